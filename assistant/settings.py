@@ -1,0 +1,92 @@
+"""Application settings, read from the environment and ``.env`` (prefix ``BANKING_``).
+
+Uses pydantic-settings, so every field can be set as ``BANKING_<FIELD>`` (for example
+``BANKING_DATA_DIR=../shared/data/banking77``). Secrets such as ``GOOGLE_API_KEY`` are read
+from the environment by the backends that need them and never stored in settings dumps.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """All tunables of the assistant.
+
+    Paths are resolved to absolute paths. ``database_url`` defaults to a SQLite file under
+    ``home``. Changing a field needs a new process (``get_settings`` is cached) or
+    ``get_settings.cache_clear()`` in tests.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="BANKING_", env_file=".env", extra="ignore")
+
+    data_dir: Path | None = Field(
+        default=None,
+        description="Folder holding BANKING77 train.csv, test.csv, categories.json. "
+        "Unset: <home>/data/banking77, downloaded at the pinned commit when missing.",
+    )
+    oos_file: Path | None = Field(
+        default=None,
+        description="JSON list of out-of-scope queries (CLINC150 oos_dev.json) used to tune the "
+        "out-of-scope threshold. Unset: ../shared/data/clinc150_oos/oos_dev.json if present.",
+    )
+    home: Path = Field(default=REPO_ROOT / "var", description="Trained models, database, logs.")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite under home.")
+    backend: str = Field(default="custom", description="Default intent backend: custom | peft | gemini.")
+
+    # Confidence guard (chosen by `banking-assistant train custom` on validation + OOS data;
+    # a value saved with the model overrides this default unless set explicitly).
+    confidence_threshold: float | None = Field(
+        default=None, ge=0.0, le=1.0,
+        description="Below this confidence the assistant asks a clarifying question. "
+        "Unset: the threshold tuned and saved with the model version.",
+    )
+    max_message_chars: int = Field(default=2000, gt=0)
+    seed: int = 13
+
+    # Custom backend training.
+    custom_epochs: int = Field(default=40, gt=0)
+    custom_max_minutes: float = Field(default=9.0, gt=0, description="Wall-clock cap on training.")
+    torch_threads: int | None = Field(default=None, description="torch.set_num_threads; unset = torch default.")
+
+    # Benchmark every N requests (issue 4); 0 = off.
+    bench_every: int = Field(default=50, ge=0)
+    bench_size: int = Field(default=200, gt=0)
+
+    @field_validator("home", "data_dir", "oos_file", mode="after")
+    @classmethod
+    def _absolute(cls, v: Path | None) -> Path | None:
+        return None if v is None else v.expanduser().resolve()
+
+    @property
+    def models_dir(self) -> Path:
+        """Folder holding one sub-folder per backend, each holding one folder per model version."""
+        return self.home / "models"
+
+    @property
+    def resolved_database_url(self) -> str:
+        """``database_url`` or ``sqlite:///<home>/bank.db``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home / 'bank.db'}"
+
+    @property
+    def resolved_oos_file(self) -> Path | None:
+        """``oos_file`` or the shared CLINC150 file beside the repository, if it exists."""
+        if self.oos_file:
+            return self.oos_file
+        candidate = REPO_ROOT.parent / "shared" / "data" / "clinc150_oos" / "oos_dev.json"
+        return candidate if candidate.exists() else None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; call ``get_settings.cache_clear()`` after changing env)."""
+    return Settings()

@@ -1,0 +1,137 @@
+"""The contract every intent backend follows (custom, peft, gemini).
+
+Each backend is a LangChain ``BaseChatModel``. Input: chat messages; the text of the last human
+message is the query. Output: an ``AIMessage`` whose ``content`` is the intent label and whose
+``response_metadata`` holds::
+
+    intent         str    the predicted BANKING77 label (same as content)
+    confidence     float  probability of that label, 0-1
+    ranking        list   top-5 [{"intent": str, "confidence": float}], best first
+    backend        str    "custom" | "peft" | "gemini"
+    model_version  str    the model folder / model name that answered
+    latency_ms     float  wall-clock time of the classification, milliseconds
+    calibrated     bool   whether confidence is a real probability (False for self-reported scores)
+    ... backend-specific extras (token usage, cost estimate, runtime)
+
+Subclasses implement ``classify_batch`` (and optionally ``availability``); ``_generate`` and a
+truly batched ``batch`` are provided here, so the chain never asks which backend it talks to.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Sequence
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import RunnableConfig
+
+TOP_K = 5
+
+
+class BackendUnavailable(RuntimeError):
+    """The backend cannot answer (no trained model, no API key, server unreachable...).
+    The message says why and what to do."""
+
+
+@dataclass
+class IntentPrediction:
+    """One classification. ``ranking`` is a list of (intent, confidence) pairs, best first,
+    at most ``TOP_K`` long; ``latency_ms`` is this query's share of the wall-clock time in ms."""
+
+    intent: str
+    confidence: float
+    ranking: list[tuple[str, float]]
+    latency_ms: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def query_text(messages: Sequence[BaseMessage]) -> str:
+    """The content of the last human message. Raises ``ValueError`` if there is none."""
+    for m in reversed(messages):
+        if isinstance(m, HumanMessage) or getattr(m, "type", None) == "human":
+            content = m.content
+            if isinstance(content, list):  # multimodal parts: keep the text ones
+                content = " ".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
+            return str(content)
+    raise ValueError("No human message to classify.")
+
+
+class IntentChatModel(BaseChatModel):
+    """Base class of the intent backends (see the module docstring for the contract)."""
+
+    backend_name: ClassVar[str] = "base"
+
+    @property
+    def _llm_type(self) -> str:
+        return f"banking-intent-{self.backend_name}"
+
+    # --- to implement -----------------------------------------------------------------
+    @abstractmethod
+    def classify_batch(self, texts: list[str]) -> list[IntentPrediction]:
+        """Classify ``len(texts)`` queries; returns one prediction per text, in order.
+        Raises ``BackendUnavailable`` when the backend cannot answer."""
+
+    @property
+    def model_version(self) -> str:
+        """Identifier of the model that answers (folder name, model name)."""
+        return "unknown"
+
+    def availability(self) -> tuple[bool, str]:
+        """(available, reason). Cheap: must not load weights or call remote APIs."""
+        return True, "ok"
+
+    # --- provided ---------------------------------------------------------------------
+    def to_message(self, p: IntentPrediction) -> AIMessage:
+        """Wrap a prediction into the contract's ``AIMessage``."""
+        meta = {
+            "intent": p.intent,
+            "confidence": float(p.confidence),
+            "ranking": [{"intent": i, "confidence": float(c)} for i, c in p.ranking[:TOP_K]],
+            "backend": self.backend_name,
+            "model_version": self.model_version,
+            "latency_ms": float(p.latency_ms),
+            "calibrated": True,
+            **p.extra,
+        }
+        return AIMessage(content=p.intent, response_metadata=meta)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        t0 = time.perf_counter()
+        (pred,) = self.classify_batch([query_text(messages)])
+        if not pred.latency_ms:
+            pred.latency_ms = (time.perf_counter() - t0) * 1000.0
+        return ChatResult(generations=[ChatGeneration(message=self.to_message(pred))])
+
+    def batch(
+        self,
+        inputs: list[Any],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[Any]:
+        """Classify all inputs in one ``classify_batch`` call (one forward pass for local
+        models). Falls back to per-item calls when ``return_exceptions`` is set."""
+        if return_exceptions or not inputs:
+            return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)
+        texts = [query_text(self._convert_input(i).to_messages()) for i in inputs]
+        t0 = time.perf_counter()
+        preds = self.classify_batch(texts)
+        per_query = (time.perf_counter() - t0) * 1000.0 / len(texts)
+        out = []
+        for p in preds:
+            if not p.latency_ms:
+                p.latency_ms = per_query
+            out.append(self.to_message(p))
+        return out
