@@ -1,0 +1,384 @@
+"""The bank's SQL store: SQLAlchemy 2.0 ORM models, engine creation and transactions.
+
+SQLite is the default (a file under ``Settings.home``); PostgreSQL works through its URL
+(``BANKING_DATABASE_URL=postgresql+psycopg://...``). The schema is created by the app with
+:func:`create_schema` (``Base.metadata.create_all``), so there are no migrations to run.
+
+Money is never a float: amounts are :class:`decimal.Decimal` in Python. On PostgreSQL they are
+``NUMERIC`` columns; SQLite has no exact decimal type, so there they are stored as integers in
+minor units (``amount * 10**scale``), which keeps SQL ordering and sums exact. Timestamps are
+timezone-aware UTC ``datetime`` objects in Python whatever the backend.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+from threading import Lock
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Integer,
+    Numeric,
+    String,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "Base", "Customer", "ApiKey", "Account", "Card", "CardTransaction", "Transfer", "TopUp",
+    "DirectDebit", "FxRate", "PendingAction", "Money", "UTCDateTime", "utcnow",
+    "make_engine", "create_schema", "session_scope", "get_engine",
+]
+
+
+def utcnow() -> datetime:
+    """The current time as a timezone-aware UTC ``datetime``."""
+    return datetime.now(UTC)
+
+
+class Money(TypeDecorator):
+    """An exact decimal column with ``scale`` digits after the point.
+
+    Python side: :class:`~decimal.Decimal`, quantized to ``scale`` places (half-even).
+    PostgreSQL and other backends: ``NUMERIC(18 + scale, scale)``.
+    SQLite: ``BIGINT`` holding ``value * 10**scale`` (exact; SQLite's NUMERIC affinity would
+    round-trip through binary floating point).
+    """
+
+    impl = Numeric
+    cache_ok = True
+
+    def __init__(self, scale: int = 2) -> None:
+        super().__init__()
+        self.scale = scale
+        self._quantum = Decimal(1).scaleb(-scale)
+
+    def load_dialect_impl(self, dialect):  # noqa: D102 - SQLAlchemy hook
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(18 + self.scale, self.scale, asdecimal=True))
+
+    def process_bind_param(self, value: Any, dialect) -> Any:  # noqa: D102
+        if value is None:
+            return None
+        if isinstance(value, float):
+            raise TypeError("money must be Decimal, int or str, never float")
+        q = Decimal(value).quantize(self._quantum, rounding=ROUND_HALF_EVEN)
+        if dialect.name == "sqlite":
+            return int(q.scaleb(self.scale))
+        return q
+
+    def process_result_value(self, value: Any, dialect) -> Decimal | None:  # noqa: D102
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return Decimal(int(value)).scaleb(-self.scale).quantize(self._quantum)
+        return Decimal(value).quantize(self._quantum)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored in UTC and always returned timezone-aware (UTC).
+
+    Naive values are taken to be UTC already. SQLite stores no zone, so the zone is
+    attached again on the way out.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:  # noqa: D102
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:  # noqa: D102
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of all bank tables."""
+
+
+class Customer(Base):
+    """A bank customer. ``username`` is the UI login; ``password_hash`` is scrypt (see auth)."""
+
+    __tablename__ = "customers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str | None] = mapped_column(String(300), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    accounts: Mapped[list[Account]] = relationship(back_populates="customer", cascade="all, delete-orphan")
+    cards: Mapped[list[Card]] = relationship(back_populates="customer", cascade="all, delete-orphan")
+
+
+class ApiKey(Base):
+    """An API key, stored only as the SHA-256 hex digest of the key string.
+
+    ``customer_id`` is NULL for operator keys (``role='operator'``).
+    """
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), nullable=True)
+    role: Mapped[str] = mapped_column(String(16))  # customer | operator
+    label: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Account(Base):
+    """A currency account (``currency`` ISO 4217; ``balance`` Decimal, 2 places)."""
+
+    __tablename__ = "accounts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    balance: Mapped[Decimal] = mapped_column(Money(2), default=Decimal("0"))
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | closed
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    customer: Mapped[Customer] = relationship(back_populates="accounts")
+
+
+class Card(Base):
+    """A payment card.
+
+    ``kind``: physical | virtual | disposable. ``status``: ordered | shipped | active | frozen |
+    expired | cancelled. ``replaces_card_id`` links a replacement to the card it replaces.
+    """
+
+    __tablename__ = "cards"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    last4: Mapped[str] = mapped_column(String(4))
+    kind: Mapped[str] = mapped_column(String(16), default="physical")
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    ordered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    shipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    expected_delivery: Mapped[date | None] = mapped_column(Date, default=None)
+    expires_on: Mapped[date] = mapped_column(Date)
+    pin_blocked: Mapped[bool] = mapped_column(Boolean, default=False)
+    contactless_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    replaces_card_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id", ondelete="SET NULL"), default=None)
+
+    customer: Mapped[Customer] = relationship(back_populates="cards")
+    account: Mapped[Account] = relationship()
+
+
+class CardTransaction(Base):
+    """A card payment, cash withdrawal or refund.
+
+    ``amount``/``currency``: in the merchant's currency; ``account_amount``: in the account's
+    currency; ``fx_rate``: account-currency units per 1 merchant-currency unit applied
+    (``account_amount = amount * fx_rate``, before ``fee``), NULL when no conversion. ``status``: pending | settled |
+    declined | reverted. ``kind``: payment | cash_withdrawal | refund.
+    """
+
+    __tablename__ = "card_transactions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id", ondelete="CASCADE"), index=True)
+    merchant: Mapped[str] = mapped_column(String(200))
+    country: Mapped[str | None] = mapped_column(String(2), default=None)
+    amount: Mapped[Decimal] = mapped_column(Money(2))
+    currency: Mapped[str] = mapped_column(String(3))
+    account_amount: Mapped[Decimal] = mapped_column(Money(2))
+    fx_rate: Mapped[Decimal | None] = mapped_column(Money(6), default=None)
+    fee: Mapped[Decimal] = mapped_column(Money(2), default=Decimal("0"))
+    status: Mapped[str] = mapped_column(String(16))
+    decline_reason: Mapped[str | None] = mapped_column(String(200), default=None)
+    kind: Mapped[str] = mapped_column(String(20), default="payment")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    card: Mapped[Card] = relationship()
+
+
+class Transfer(Base):
+    """A bank transfer. ``direction``: outgoing | incoming. ``status``: pending | failed |
+    completed | cancelled. An outgoing pending transfer has already been debited from the
+    balance (the money is reserved); cancelling it credits the amount back.
+    """
+
+    __tablename__ = "transfers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    direction: Mapped[str] = mapped_column(String(10), default="outgoing")
+    beneficiary_name: Mapped[str] = mapped_column(String(200))
+    beneficiary_iban: Mapped[str] = mapped_column(String(40))
+    amount: Mapped[Decimal] = mapped_column(Money(2))
+    currency: Mapped[str] = mapped_column(String(3))
+    fee: Mapped[Decimal] = mapped_column(Money(2), default=Decimal("0"))
+    status: Mapped[str] = mapped_column(String(16))
+    failure_reason: Mapped[str | None] = mapped_column(String(200), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    account: Mapped[Account] = relationship()
+
+
+class TopUp(Base):
+    """A top-up. ``method``: card | bank_transfer | cash_or_cheque. ``status``: pending |
+    completed | failed | reverted. ``fee`` in the account currency.
+    """
+
+    __tablename__ = "top_ups"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    method: Mapped[str] = mapped_column(String(20))
+    amount: Mapped[Decimal] = mapped_column(Money(2))
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16))
+    fee: Mapped[Decimal] = mapped_column(Money(2), default=Decimal("0"))
+    failure_reason: Mapped[str | None] = mapped_column(String(200), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    account: Mapped[Account] = relationship()
+
+
+class DirectDebit(Base):
+    """A direct debit mandate. ``status``: active | cancelled."""
+
+    __tablename__ = "direct_debits"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    creditor: Mapped[str] = mapped_column(String(200))
+    reference: Mapped[str] = mapped_column(String(100), default="")
+    amount: Mapped[Decimal] = mapped_column(Money(2))
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_collected_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    account: Mapped[Account] = relationship()
+
+
+class FxRate(Base):
+    """An exchange rate: 1 ``base`` = ``rate`` ``quote`` (6 decimal places)."""
+
+    __tablename__ = "fx_rates"
+    __table_args__ = (UniqueConstraint("base", "quote"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    base: Mapped[str] = mapped_column(String(3))
+    quote: Mapped[str] = mapped_column(String(3))
+    rate: Mapped[Decimal] = mapped_column(Money(6))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PendingAction(Base):
+    """A state-changing action proposed by a tool, waiting for the customer's confirmation.
+
+    ``status``: pending | confirmed | declined | expired | failed (confirmed, but its
+    preconditions no longer held, so nothing changed). ``result`` holds the outcome returned
+    to every later confirmation of the same id (idempotency).
+    """
+
+    __tablename__ = "pending_actions"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(40))
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    description: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    result: Mapped[dict | None] = mapped_column(JSON, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+_ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = Lock()
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    """Return the (cached, one per URL) SQLAlchemy engine for ``url``.
+
+    SQLite engines get ``check_same_thread=False`` (the web server uses threads) and
+    ``PRAGMA foreign_keys=ON`` plus a 5 s busy timeout on every connection. The folder of a
+    SQLite file is created if missing. Raises ``sqlalchemy.exc.ArgumentError`` for a malformed URL.
+    """
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(url)
+        if engine is not None:
+            return engine
+        parsed = make_url(url)
+        kwargs: dict[str, Any] = {"future": True}
+        if parsed.get_backend_name() == "sqlite":
+            kwargs["connect_args"] = {"check_same_thread": False}
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        else:
+            kwargs["pool_pre_ping"] = True
+        engine = create_engine(url, **kwargs)
+        if parsed.get_backend_name() == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        _ENGINES[url] = engine
+        return engine
+
+
+def create_schema(engine: Engine) -> None:
+    """Create every bank table that does not exist yet (idempotent)."""
+    Base.metadata.create_all(engine)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One ORM session = one transaction: commits on success, rolls back on any exception.
+
+    Objects stay readable after the commit (``expire_on_commit=False``).
+    """
+    session = Session(engine, expire_on_commit=False)
+    try:
+        with session.begin():
+            yield session
+    finally:
+        session.close()
+
+
+def get_engine(settings=None, *, create: bool = True) -> Engine:
+    """The engine of ``settings.resolved_database_url`` (default: ``get_settings()``).
+
+    With ``create=True`` (default) the schema is created if missing.
+    """
+    if settings is None:
+        from assistant.settings import get_settings
+
+        settings = get_settings()
+    engine = make_engine(settings.resolved_database_url)
+    if create:
+        create_schema(engine)
+    return engine

@@ -1,0 +1,57 @@
+"""Banking tools: one handler per BANKING77 intent, run against the customer's own data.
+
+Public API::
+
+    run_tool(engine, customer_id, intent, text) -> ToolResult
+    confirm_action(engine, customer_id, action_id, approve, *, now=None) -> ToolResult
+    latest_pending_action(engine, customer_id, *, now=None) -> dict | None
+    ToolResult, TOOLS (intent -> Tool), INTENTS, STATE_CHANGING_ACTIONS, ACTION_TTL,
+    ActionNotFoundError (LookupError), ActionExpiredError
+
+Handlers live in area modules (cards, payments, transfers, account) and register themselves
+with ``@tool(intent)``. State-changing handlers only *propose* (a ``pending_actions`` row) and
+return ``pending_confirmation``; :func:`confirm_action` runs the change.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Engine, select
+
+from assistant.bank.store import Customer, session_scope, utcnow
+from assistant.bank.tools import account, cards, payments, transfers  # noqa: F401  (registers handlers)
+from assistant.bank.tools.actions import (
+    ActionExpiredError, ActionNotFoundError, confirm_action, latest_pending_action,
+)
+from assistant.bank.tools.base import (
+    ACTION_TTL, STATE_CHANGING_ACTIONS, TOOLS, Tool, ToolContext, ToolResult,
+)
+
+__all__ = [
+    "run_tool", "confirm_action", "latest_pending_action", "ToolResult", "Tool", "TOOLS", "INTENTS",
+    "STATE_CHANGING_ACTIONS", "ACTION_TTL", "ActionNotFoundError", "ActionExpiredError",
+]
+
+INTENTS: frozenset[str] = frozenset(TOOLS)
+"""The 77 BANKING77 labels that have a handler."""
+
+
+def run_tool(engine: Engine, customer_id: int, intent: str, text: str, *, now: datetime | None = None) -> ToolResult:
+    """Run the handler of ``intent`` for the authenticated ``customer_id`` in one transaction.
+
+    ``text`` is the customer's message; handlers use it only for details such as which currency
+    pair to quote, never to decide whose data to read. Any proposal (``pending_confirmation``) is
+    committed with the call.
+
+    Raises ValueError for an unknown intent, LookupError when ``customer_id`` does not exist.
+    """
+    entry = TOOLS.get(intent)
+    if entry is None:
+        raise ValueError(f"unknown intent {intent!r}: no banking tool handles it")
+    now = now or utcnow()
+    with session_scope(engine) as s:
+        if s.execute(select(Customer.id).where(Customer.id == customer_id)).scalar_one_or_none() is None:
+            raise LookupError(f"no customer with id {customer_id}")
+        ctx = ToolContext(session=s, customer_id=customer_id, intent=intent, tool=entry.name, text=text or "", now=now)
+        return entry.func(ctx)

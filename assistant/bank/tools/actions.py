@@ -1,0 +1,288 @@
+"""Confirmation of proposed state-changing actions (durable, idempotent, customer-scoped).
+
+A tool never changes state itself: it stores a ``pending_actions`` row (see
+``ToolContext.propose``). :func:`confirm_action` then, in ONE transaction:
+
+1. loads the row by id AND customer id (another customer's id is "not found");
+2. claims it with a conditional ``UPDATE ... WHERE status = 'pending'`` so two concurrent
+   confirmations cannot both run it (the loser replays the stored result);
+3. re-checks the preconditions against current data, applies the change, and stores the result.
+
+A retried confirmation of a decided action returns the stored result and changes nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Callable
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session
+
+from assistant.bank.store import (
+    Account, Card, DirectDebit, PendingAction, Transfer, session_scope, utcnow,
+)
+from assistant.bank.tools.base import ACTION_TTL, STATE_CHANGING_ACTIONS, ToolResult, card_label, day, jsonable, money
+
+NEW_CARD_DELIVERY_DAYS = 7
+CARD_VALIDITY_YEARS = 3
+
+
+class ActionNotFoundError(LookupError):
+    """No pending action with that id belongs to this customer."""
+
+
+class ActionExpiredError(RuntimeError):
+    """The action was proposed more than 15 minutes ago; it can no longer be confirmed."""
+
+
+Outcome = tuple[bool, str, dict[str, Any]]  # (changed?, customer-facing answer, facts)
+
+
+def _card(s: Session, customer_id: int, card_id: Any) -> Card | None:
+    return s.execute(select(Card).where(Card.id == card_id, Card.customer_id == customer_id)).scalar_one_or_none()
+
+
+def _new_last4(s: Session, customer_id: int) -> str:
+    taken = set(s.scalars(select(Card.last4).where(Card.customer_id == customer_id)))
+    while True:
+        last4 = f"{secrets.randbelow(10000):04d}"
+        if last4 not in taken:
+            return last4
+
+
+def _new_card(s: Session, customer_id: int, account_id: int, kind: str, now: datetime,
+              replaces: Card | None = None) -> Card:
+    physical = kind == "physical"
+    today = now.date()
+    card = Card(customer_id=customer_id, account_id=account_id, last4=_new_last4(s, customer_id), kind=kind,
+                status="ordered" if physical else "active", ordered_at=now,
+                expected_delivery=today + timedelta(days=NEW_CARD_DELIVERY_DAYS) if physical else None,
+                expires_on=today.replace(year=today.year + CARD_VALIDITY_YEARS, day=1),
+                replaces_card_id=replaces.id if replaces else None)
+    s.add(card)
+    s.flush()
+    return card
+
+
+def _card_facts(c: Card) -> dict[str, Any]:
+    return {"card_id": c.id, "last4": c.last4, "kind": c.kind, "status": c.status,
+            "expected_delivery": c.expected_delivery}
+
+
+def _freeze_card(s: Session, cid: int, p: dict, now: datetime) -> Outcome:
+    frozen, new = [], []
+    for card_id in p.get("card_ids", []):
+        card = _card(s, cid, card_id)
+        if card is None or card.status != "active":
+            continue
+        card.status = "frozen"
+        frozen.append(card)
+        if p.get("order_replacement"):
+            new.append(_new_card(s, cid, card.account_id, card.kind, now, replaces=card))
+    if not frozen:
+        return False, "Nothing was changed: the card is no longer active (already frozen or cancelled).", {}
+    answer = f"Done: your {', '.join(card_label(c) for c in frozen)} {'is' if len(frozen) == 1 else 'are'} frozen."
+    for c in new:
+        answer += (f" A new {card_label(c)} is ordered and should arrive by {day(c.expected_delivery)}."
+                   if c.kind == "physical" else f" Your new {card_label(c)} is ready to use.")
+    return True, answer, {"frozen": [_card_facts(c) for c in frozen], "new_cards": [_card_facts(c) for c in new]}
+
+
+def _unfreeze_card(s: Session, cid: int, p: dict, now: datetime) -> Outcome:
+    card = _card(s, cid, p.get("card_id"))
+    if card is None or card.status != "frozen":
+        return False, "Nothing was changed: that card is not frozen any more.", {}
+    if card.expires_on < now.date():
+        return False, "Nothing was changed: that card has expired, so it cannot be unfrozen.", {}
+    card.status = "active"
+    return True, f"Done: your {card_label(card)} works again.", {"card": _card_facts(card)}
+
+
+def _activate_card(s: Session, cid: int, p: dict, now: datetime) -> Outcome:
+    card = _card(s, cid, p.get("card_id"))
+    if card is None or card.status != "shipped":
+        return False, "Nothing was changed: that card is not waiting for activation.", {}
+    card.status = "active"
+    facts: dict[str, Any] = {"card": _card_facts(card)}
+    answer = f"Done: your {card_label(card)} is active. Your PIN is in the app under Card > Show PIN."
+    if card.replaces_card_id:
+        old = _card(s, cid, card.replaces_card_id)
+        if old is not None and old.status in ("active", "frozen", "expired"):
+            old.status = "cancelled"
+            facts["cancelled_old_card"] = _card_facts(old)
+            answer += f" Your old {card_label(old)} is now cancelled."
+    return True, answer, facts
+
+
+def _order_replacement_card(s: Session, cid: int, p: dict, now: datetime) -> Outcome:
+    old = _card(s, cid, p.get("card_id"))
+    if old is None or old.status == "cancelled":
+        return False, "Nothing was changed: that card no longer exists.", {}
+    existing = s.execute(select(Card).where(Card.customer_id == cid, Card.replaces_card_id == old.id,
+                                            Card.status.in_(("ordered", "shipped", "active")))).scalars().first()
+    if existing is not None:
+        return False, f"Nothing was changed: a replacement ({card_label(existing)}) is already {existing.status}.", {}
+    new = _new_card(s, cid, old.account_id, old.kind, now, replaces=old)
+    when = f" It should arrive by {day(new.expected_delivery)}." if new.expected_delivery else ""
+    return True, (f"Done: a replacement for your {card_label(old)} is ordered (new card ending {new.last4}).{when} "
+                  "Your current card keeps working until you activate the new one."), {"new_card": _card_facts(new)}
+
+
+def _order_card(s: Session, cid: int, p: dict, now: datetime) -> Outcome:
+    kind = p.get("kind")
+    if kind not in ("physical", "virtual", "disposable"):
+        return False, "Nothing was changed: unknown card type.", {}
+    acc = s.execute(select(Account).where(Account.id == p.get("account_id"), Account.customer_id == cid,
+                                          Account.status == "open")).scalar_one_or_none()
+    if acc is None:
+        return False, "Nothing was changed: that account is not open.", {}
+    new = _new_card(s, cid, acc.id, kind, now)
+    if kind == "physical":
+        answer = f"Done: your new {card_label(new)} is ordered and should arrive by {day(new.expected_delivery)}."
+    else:
+        answer = f"Done: your new {card_label(new)} is ready to use in the app."
+    return True, answer, {"new_card": _card_facts(new)}
+
+
+def _cancel_transfer(s: Session, cid: int, p: dict, now: datetime) -> Outcome:
+    t = s.execute(select(Transfer).join(Account, Transfer.account_id == Account.id).where(
+        Transfer.id == p.get("transfer_id"), Account.customer_id == cid)).scalar_one_or_none()
+    if t is None or t.status != "pending" or t.direction != "outgoing":
+        status = t.status if t is not None else "gone"
+        return False, f"Nothing was changed: the transfer is no longer pending ({status}).", {}
+    t.status = "cancelled"
+    t.completed_at = None
+    refund = t.amount + (t.fee or Decimal("0"))
+    t.account.balance = t.account.balance + refund
+    return True, (f"Done: the transfer of {money(t.amount, t.currency)} to {t.beneficiary_name} is cancelled and "
+                  f"{money(refund, t.account.currency)} is back in your balance."), {
+        "transfer_id": t.id, "refunded": refund, "new_balance": t.account.balance}
+
+
+def _terminate_account(s: Session, cid: int, p: dict, now: datetime) -> Outcome:
+    accounts = list(s.scalars(select(Account).where(Account.customer_id == cid, Account.status == "open")))
+    if not accounts:
+        return False, "Nothing was changed: your accounts are already closed.", {}
+    if any(a.balance != 0 for a in accounts):
+        return False, "Nothing was changed: a balance is no longer zero; move it out first.", {}
+    for a in accounts:
+        a.status, a.closed_at = "closed", now
+    cards = list(s.scalars(select(Card).where(Card.customer_id == cid,
+                                              Card.status.in_(("ordered", "shipped", "active", "frozen")))))
+    for c in cards:
+        c.status = "cancelled"
+    debits = list(s.scalars(select(DirectDebit).join(Account, DirectDebit.account_id == Account.id).where(
+        Account.customer_id == cid, DirectDebit.status == "active")))
+    for d in debits:
+        d.status = "cancelled"
+    return True, "Done: your account is closed and your cards are cancelled. We are sorry to see you go.", {
+        "closed_accounts": [a.id for a in accounts], "cancelled_cards": [c.id for c in cards],
+        "cancelled_direct_debits": [d.id for d in debits]}
+
+
+EXECUTORS: dict[str, Callable[[Session, int, dict, datetime], Outcome]] = {
+    "freeze_card": _freeze_card,
+    "unfreeze_card": _unfreeze_card,
+    "cancel_transfer": _cancel_transfer,
+    "activate_card": _activate_card,
+    "order_replacement_card": _order_replacement_card,
+    "order_card": _order_card,
+    "terminate_account": _terminate_account,
+}
+assert set(EXECUTORS) == set(STATE_CHANGING_ACTIONS)
+
+
+def _replay(row: PendingAction) -> ToolResult:
+    result = row.result or {}
+    stored = result.get("answer", "")
+    note = {"confirmed": "This was already confirmed", "failed": "This was already confirmed",
+            "declined": "This was already declined"}.get(row.status, f"This action is {row.status}")
+    return ToolResult(tool="confirm_action", intent="confirm_action",
+                      answer=f"{note}; nothing was changed again. {stored}".strip(),
+                      data=jsonable({"action_id": row.id, "action": row.action, "status": row.status,
+                                     "result": result, "replayed": True}))
+
+
+def _expired_message(row: PendingAction) -> str:
+    return (f"This request ({row.description}) expired: confirmations must come within "
+            f"{int(ACTION_TTL.total_seconds() // 60)} minutes. Nothing was changed; please ask again.")
+
+
+def confirm_action(engine: Engine, customer_id: int, action_id: str, approve: bool, *,
+                   now: datetime | None = None) -> ToolResult:
+    """Approve (run) or decline a proposed action of this customer, exactly once.
+
+    Approve: the change and the row's status update (``confirmed``, or ``failed`` when the
+    preconditions no longer hold and nothing changed) commit in one transaction. Decline: marks
+    ``declined``, changes nothing else. A repeated call with the same ``action_id`` returns the
+    stored outcome (``data["replayed"] is True``) and changes nothing.
+
+    Returns a :class:`ToolResult` with ``tool="confirm_action"`` and ``data`` =
+    ``{action_id, action, status, result, replayed}``.
+
+    Raises :class:`ActionNotFoundError` (a ``LookupError``) when no action with that id belongs
+    to ``customer_id`` (another customer's id included), and :class:`ActionExpiredError` when it
+    was proposed more than 15 minutes before ``now`` (default: current UTC time); the row is
+    then marked ``expired``.
+    """
+    now = now or utcnow()
+    not_found = ActionNotFoundError(f"No action {action_id!r} awaits your confirmation.")
+    if not isinstance(action_id, str) or not action_id or len(action_id) > 36:
+        raise not_found
+    expired_msg: str | None = None
+    with session_scope(engine) as s:
+        row = s.execute(select(PendingAction).where(PendingAction.id == action_id,
+                                                    PendingAction.customer_id == customer_id)).scalar_one_or_none()
+        if row is None:
+            raise not_found
+        if row.status == "expired":
+            expired_msg = _expired_message(row)
+        elif row.status != "pending":
+            return _replay(row)
+        elif now - row.created_at > ACTION_TTL:
+            s.execute(update(PendingAction).where(PendingAction.id == row.id, PendingAction.status == "pending")
+                      .values(status="expired", decided_at=now, result={"ok": False, "answer": _expired_message(row)}))
+            expired_msg = _expired_message(row)
+        else:
+            claimed = s.execute(
+                update(PendingAction).where(PendingAction.id == row.id, PendingAction.status == "pending")
+                .values(status="confirmed" if approve else "declined", decided_at=now)
+                .execution_options(synchronize_session=False)).rowcount
+            if claimed != 1:  # a concurrent confirmation decided it first
+                s.refresh(row)
+                return _replay(row)
+            if approve:
+                changed, answer, facts = EXECUTORS[row.action](s, customer_id, dict(row.params or {}), now)
+                status = "confirmed" if changed else "failed"
+            else:
+                changed, facts, status = False, {}, "declined"
+                answer = f"OK, nothing was changed (declined: {row.description})"
+            result = jsonable({"ok": changed, "answer": answer, **facts})
+            s.execute(update(PendingAction).where(PendingAction.id == row.id)
+                      .values(status=status, result=result).execution_options(synchronize_session=False))
+            return ToolResult(tool="confirm_action", intent="confirm_action", answer=answer,
+                              data=jsonable({"action_id": row.id, "action": row.action, "status": status,
+                                             "result": result, "replayed": False}))
+    raise ActionExpiredError(expired_msg)
+
+
+def latest_pending_action(engine: Engine, customer_id: int, *, now: datetime | None = None) -> dict[str, Any] | None:
+    """The customer's most recent action still pending and proposed within the last 15 minutes.
+
+    Returns ``{action_id, action, description, params, created_at, expires_at}`` (ISO strings)
+    or None; lets a chat layer map a "yes"/"no" reply to :func:`confirm_action`.
+    """
+    now = now or utcnow()
+    with session_scope(engine) as s:
+        row = s.execute(select(PendingAction).where(
+            PendingAction.customer_id == customer_id, PendingAction.status == "pending",
+            PendingAction.created_at >= now - ACTION_TTL).order_by(PendingAction.created_at.desc()).limit(1)
+        ).scalar_one_or_none()
+        if row is None:
+            return None
+        return jsonable({"action_id": row.id, "action": row.action, "description": row.description,
+                         "params": row.params, "created_at": row.created_at,
+                         "expires_at": row.created_at + ACTION_TTL})

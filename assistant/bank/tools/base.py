@@ -1,0 +1,365 @@
+"""Shared pieces of the banking tools: the result model, the registry, the per-call context
+with customer-scoped queries, formatting helpers and the proposal helper.
+
+Every query helper here filters by the authenticated ``customer_id`` held in :class:`ToolContext`
+(card transactions through their card, transfers/top-ups/direct debits through their account).
+Handlers never read identity from the message text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from assistant.bank.store import (
+    Account, Card, CardTransaction, DirectDebit, FxRate, PendingAction, TopUp, Transfer,
+)
+
+ACTION_TTL = timedelta(minutes=15)
+"""How long a proposed action can be confirmed."""
+
+STATE_CHANGING_ACTIONS: tuple[str, ...] = (
+    "freeze_card",
+    "unfreeze_card",
+    "cancel_transfer",
+    "activate_card",
+    "order_replacement_card",
+    "order_card",
+    "terminate_account",
+)
+"""Every action a tool may propose; none runs before ``confirm_action(..., approve=True)``."""
+
+
+class ToolResult(BaseModel):
+    """What a banking tool returns.
+
+    ``tool``: handler name; ``intent``: the BANKING77 label it served (or ``"confirm_action"``);
+    ``answer``: customer-facing text; ``data``: JSON-serialisable facts the answer used (money as
+    strings like ``"23.45"``, dates ISO 8601); ``pending_confirmation``: None, or
+    ``{"action_id", "action", "description"}`` when the customer must confirm a change.
+    """
+
+    tool: str
+    intent: str
+    answer: str
+    data: dict[str, Any] = Field(default_factory=dict)
+    pending_confirmation: dict[str, str] | None = None
+
+    model_config = ConfigDict(validate_assignment=True)
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _jsonable(cls, v: Any) -> Any:
+        return jsonable(v) if isinstance(v, dict) else v
+
+
+@dataclass
+class ToolContext:
+    """One tool call: an open session (one transaction), the authenticated customer, the text."""
+
+    session: Session
+    customer_id: int
+    intent: str
+    tool: str
+    text: str
+    now: datetime
+
+    @property
+    def today(self) -> date:
+        """Today's date (UTC)."""
+        return self.now.date()
+
+    # -- customer-scoped queries -------------------------------------------------------------
+    def accounts(self, *, open_only: bool = True) -> list[Account]:
+        """The customer's accounts (open ones by default), oldest first."""
+        q = select(Account).where(Account.customer_id == self.customer_id)
+        if open_only:
+            q = q.where(Account.status == "open")
+        return list(self.session.scalars(q.order_by(Account.id)))
+
+    def cards(self, statuses: Iterable[str] | None = None, kinds: Iterable[str] | None = None) -> list[Card]:
+        """The customer's cards, optionally filtered by status and kind, oldest first."""
+        q = select(Card).where(Card.customer_id == self.customer_id)
+        if statuses is not None:
+            q = q.where(Card.status.in_(list(statuses)))
+        if kinds is not None:
+            q = q.where(Card.kind.in_(list(kinds)))
+        return list(self.session.scalars(q.order_by(Card.id)))
+
+    def card_txs(self, *, kinds: Iterable[str] | None = None, statuses: Iterable[str] | None = None,
+                 days: int | None = None, limit: int | None = None) -> list[CardTransaction]:
+        """The customer's card transactions, newest first (``days``: only the last N days)."""
+        q = select(CardTransaction).join(Card, CardTransaction.card_id == Card.id).where(
+            Card.customer_id == self.customer_id)
+        if kinds is not None:
+            q = q.where(CardTransaction.kind.in_(list(kinds)))
+        if statuses is not None:
+            q = q.where(CardTransaction.status.in_(list(statuses)))
+        if days is not None:
+            q = q.where(CardTransaction.created_at >= self.now - timedelta(days=days))
+        q = q.order_by(CardTransaction.created_at.desc(), CardTransaction.id.desc())
+        if limit is not None:
+            q = q.limit(limit)
+        return list(self.session.scalars(q))
+
+    def transfers(self, *, direction: str | None = "outgoing", statuses: Iterable[str] | None = None,
+                  limit: int | None = None) -> list[Transfer]:
+        """The customer's transfers, newest first."""
+        q = select(Transfer).join(Account, Transfer.account_id == Account.id).where(
+            Account.customer_id == self.customer_id)
+        if direction is not None:
+            q = q.where(Transfer.direction == direction)
+        if statuses is not None:
+            q = q.where(Transfer.status.in_(list(statuses)))
+        q = q.order_by(Transfer.created_at.desc(), Transfer.id.desc())
+        if limit is not None:
+            q = q.limit(limit)
+        return list(self.session.scalars(q))
+
+    def top_ups(self, *, methods: Iterable[str] | None = None, statuses: Iterable[str] | None = None,
+                limit: int | None = None) -> list[TopUp]:
+        """The customer's top-ups, newest first."""
+        q = select(TopUp).join(Account, TopUp.account_id == Account.id).where(Account.customer_id == self.customer_id)
+        if methods is not None:
+            q = q.where(TopUp.method.in_(list(methods)))
+        if statuses is not None:
+            q = q.where(TopUp.status.in_(list(statuses)))
+        q = q.order_by(TopUp.created_at.desc(), TopUp.id.desc())
+        if limit is not None:
+            q = q.limit(limit)
+        return list(self.session.scalars(q))
+
+    def direct_debits(self) -> list[DirectDebit]:
+        """The customer's direct debit mandates, most recently collected first."""
+        q = select(DirectDebit).join(Account, DirectDebit.account_id == Account.id).where(
+            Account.customer_id == self.customer_id)
+        rows = list(self.session.scalars(q))
+        return sorted(rows, key=lambda d: d.last_collected_at or d.created_at, reverse=True)
+
+    def fx_rate(self, base: str, quote: str) -> tuple[Decimal, datetime] | None:
+        """Mid-market rate (1 ``base`` = rate ``quote``) from ``fx_rates``, direct, inverse or
+        crossed through GBP/EUR; None when unknown. Shared reference data (not per customer)."""
+        base, quote = base.upper(), quote.upper()
+        if base == quote:
+            return Decimal("1"), self.now
+        rows = {(r.base, r.quote): r for r in self.session.scalars(select(FxRate))}
+
+        def direct(b: str, q: str) -> tuple[Decimal, datetime] | None:
+            if (b, q) in rows:
+                return rows[(b, q)].rate, rows[(b, q)].updated_at
+            if (q, b) in rows:
+                return (Decimal(1) / rows[(q, b)].rate).quantize(Decimal("0.000001")), rows[(q, b)].updated_at
+            return None
+
+        found = direct(base, quote)
+        if found:
+            return found
+        for via in ("GBP", "EUR", "USD"):
+            a, b = direct(base, via), direct(via, quote)
+            if a and b:
+                return (a[0] * b[0]).quantize(Decimal("0.000001")), min(a[1], b[1])
+        return None
+
+    def currencies(self) -> list[str]:
+        """Every currency with a stored FX rate, sorted."""
+        out: set[str] = set()
+        for r in self.session.scalars(select(FxRate)):
+            out.update((r.base, r.quote))
+        return sorted(out)
+
+    # -- results and proposals ---------------------------------------------------------------
+    def result(self, answer: str, data: dict[str, Any] | None = None,
+               pending: dict[str, str] | None = None) -> ToolResult:
+        """Build this call's :class:`ToolResult`."""
+        return ToolResult(tool=self.tool, intent=self.intent, answer=answer, data=jsonable(data or {}),
+                          pending_confirmation=pending)
+
+    def propose(self, action: str, params: dict[str, Any], description: str) -> dict[str, str]:
+        """Store a pending action for this customer and return ``{action_id, action, description}``.
+
+        An identical proposal (same action and params) still pending and not expired is reused,
+        so asking twice does not create two confirmable actions.
+        """
+        if action not in STATE_CHANGING_ACTIONS:
+            raise ValueError(f"unknown action {action!r}")
+        params = jsonable(params)
+        rows = self.session.scalars(
+            select(PendingAction).where(PendingAction.customer_id == self.customer_id,
+                                        PendingAction.action == action, PendingAction.status == "pending",
+                                        PendingAction.created_at >= self.now - ACTION_TTL))
+        for row in rows:
+            if row.params == params:
+                return {"action_id": row.id, "action": row.action, "description": row.description}
+        row = PendingAction(customer_id=self.customer_id, action=action, params=params, description=description,
+                            status="pending", created_at=self.now)
+        self.session.add(row)
+        self.session.flush()
+        return {"action_id": row.id, "action": action, "description": description}
+
+
+Handler = Callable[[ToolContext], ToolResult]
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A registered handler: ``name`` (handler function name), ``intent``, ``func``, ``summary``."""
+
+    name: str
+    intent: str
+    func: Handler
+    summary: str = field(default="")
+
+
+TOOLS: dict[str, Tool] = {}
+"""intent label -> :class:`Tool`; filled by the ``@tool`` decorator in the area modules."""
+
+
+def tool(*intents: str) -> Callable[[Handler], Handler]:
+    """Register ``func`` as the handler of each of ``intents`` (a label may be registered once)."""
+
+    def deco(func: Handler) -> Handler:
+        for intent in intents:
+            if intent in TOOLS:
+                raise RuntimeError(f"intent {intent!r} registered twice")
+            summary = (func.__doc__ or "").strip().splitlines()[0] if func.__doc__ else ""
+            TOOLS[intent] = Tool(name=func.__name__, intent=intent, func=func, summary=summary)
+        return func
+
+    return deco
+
+
+# -- formatting ------------------------------------------------------------------------------
+_SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$"}
+
+
+def money(amount: Decimal, currency: str) -> str:
+    """``£1,234.50`` for GBP/EUR/USD, ``3,000.00 THB`` otherwise."""
+    sym = _SYMBOLS.get(currency)
+    text = f"{amount:,.2f}"
+    if sym:
+        return f"-{sym}{text[1:]}" if text.startswith("-") else f"{sym}{text}"
+    return f"{text} {currency}"
+
+
+def day(d: date | datetime) -> str:
+    """``Friday 14 March 2025``."""
+    return f"{d:%A} {d.day} {d:%B %Y}"
+
+
+def when(dt: datetime, now: datetime) -> str:
+    """A short relative time: ``35 minutes ago``, ``3 hours ago``, ``2 days ago``, or a date."""
+    delta = now - dt
+    if delta < timedelta(minutes=1):
+        return "just now"
+    if delta < timedelta(hours=1):
+        n = int(delta.total_seconds() // 60)
+        return f"{n} minute{'s' if n != 1 else ''} ago"
+    if delta < timedelta(days=1):
+        n = int(delta.total_seconds() // 3600)
+        return f"{n} hour{'s' if n != 1 else ''} ago"
+    if delta < timedelta(days=14):
+        return f"{delta.days} day{'s' if delta.days != 1 else ''} ago"
+    return f"on {day(dt)}"
+
+
+def card_label(card: Card) -> str:
+    """``physical card ending 4821``."""
+    return f"{card.kind} card ending {card.last4}"
+
+
+def jsonable(obj: Any) -> Any:
+    """Recursively convert Decimal -> str, date/datetime -> ISO string, tuples -> lists."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, Decimal):
+        return str(obj)
+    if isinstance(obj, (datetime, date)):
+        return obj.isoformat()
+    return obj
+
+
+def card_dict(c: Card) -> dict[str, Any]:
+    """Facts of a card (no full card number is ever stored)."""
+    return {"card_id": c.id, "last4": c.last4, "kind": c.kind, "status": c.status, "ordered_at": c.ordered_at,
+            "shipped_at": c.shipped_at, "expected_delivery": c.expected_delivery, "expires_on": c.expires_on,
+            "pin_blocked": c.pin_blocked, "contactless_enabled": c.contactless_enabled,
+            "replaces_card_id": c.replaces_card_id}
+
+
+def tx_dict(t: CardTransaction) -> dict[str, Any]:
+    """Facts of a card transaction."""
+    return {"transaction_id": t.id, "card_last4": t.card.last4, "merchant": t.merchant, "country": t.country,
+            "kind": t.kind, "amount": t.amount, "currency": t.currency, "account_amount": t.account_amount,
+            "account_currency": t.card.account.currency, "fx_rate": t.fx_rate, "fee": t.fee, "status": t.status,
+            "decline_reason": t.decline_reason, "created_at": t.created_at, "settled_at": t.settled_at}
+
+
+def transfer_dict(t: Transfer) -> dict[str, Any]:
+    """Facts of a transfer."""
+    return {"transfer_id": t.id, "direction": t.direction, "beneficiary_name": t.beneficiary_name,
+            "beneficiary_iban": t.beneficiary_iban, "amount": t.amount, "currency": t.currency, "fee": t.fee,
+            "status": t.status, "failure_reason": t.failure_reason, "created_at": t.created_at,
+            "completed_at": t.completed_at}
+
+
+def topup_dict(t: TopUp) -> dict[str, Any]:
+    """Facts of a top-up."""
+    return {"top_up_id": t.id, "method": t.method, "amount": t.amount, "currency": t.currency, "fee": t.fee,
+            "status": t.status, "failure_reason": t.failure_reason, "created_at": t.created_at,
+            "completed_at": t.completed_at}
+
+
+def tx_line(t: CardTransaction, now: datetime) -> str:
+    """``Tesco Metro, £23.45, 1 hour ago`` (+ the account amount when converted)."""
+    s = f"{t.merchant}, {money(t.amount, t.currency)}"
+    if t.currency != t.card.account.currency:
+        s += f" ({money(t.account_amount, t.card.account.currency)})"
+    return f"{s}, {when(t.created_at, now)}"
+
+
+def transfer_line(t: Transfer, now: datetime) -> str:
+    """``£250.00 to Mark Thompson, 3 hours ago``."""
+    prep = "to" if t.direction == "outgoing" else "from"
+    return f"{money(t.amount, t.currency)} {prep} {t.beneficiary_name}, {when(t.created_at, now)}"
+
+
+def topup_line(t: TopUp, now: datetime) -> str:
+    """``€200.00 by bank transfer, 6 hours ago``."""
+    method = {"card": "by card", "bank_transfer": "by bank transfer", "cash_or_cheque": "by cash or cheque"}
+    return f"{money(t.amount, t.currency)} {method.get(t.method, t.method)}, {when(t.created_at, now)}"
+
+
+def join_lines(lines: list[str]) -> str:
+    """Bullet the lines, one per row."""
+    return "\n".join(f"- {line}" for line in lines)
+
+
+_CURRENCY_WORDS = {
+    "pound": "GBP", "pounds": "GBP", "sterling": "GBP", "£": "GBP", "euro": "EUR", "euros": "EUR", "€": "EUR",
+    "dollar": "USD", "dollars": "USD", "$": "USD", "franc": "CHF", "francs": "CHF", "yen": "JPY",
+    "baht": "THB", "zloty": "PLN",
+}
+
+
+def currencies_in(text: str, known: Iterable[str]) -> list[str]:
+    """Currency codes mentioned in ``text`` (ISO codes, names or symbols), in order, no repeats.
+
+    Used only to pick which rate to show; never to identify anyone.
+    """
+    known = {k.upper() for k in known}
+    found: list[str] = []
+    for tok in re.findall(r"[A-Za-z]+|[£€$]", text):
+        code = tok.upper() if tok.upper() in known and (len(tok) == 3) else _CURRENCY_WORDS.get(tok.lower())
+        if code and code in known and code not in found:
+            found.append(code)
+    return found

@@ -1,0 +1,309 @@
+"""Card payment, cash withdrawal, refund, direct debit and exchange-rate tools."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from assistant.bank.store import CardTransaction
+from assistant.bank.tools.base import (
+    ToolContext, ToolResult, currencies_in, join_lines, money, tool, tx_dict, tx_line, when,
+)
+
+DUPLICATE_WINDOW = timedelta(minutes=30)
+"""Two card transactions at the same merchant for the same amount within this window count as a
+possible double charge."""
+REVIEW_DAYS = 30
+
+
+def _latest_declined(ctx: ToolContext, kind: str, what: str) -> ToolResult:
+    rows = ctx.card_txs(kinds=(kind,), statuses=("declined",), days=90, limit=5)
+    if not rows:
+        return ctx.result(f"I see no declined {what} in the last 90 days. If a {what} fails right now, check that "
+                          "the card is active and not frozen, and that your balance covers it.", {"declined": []})
+    t = rows[0]
+    answer = (f"Your latest declined {what} was {tx_line(t, ctx.now)}. The reason: "
+              f"{t.decline_reason or 'the merchant gave no reason'}.")
+    if len(rows) > 1:
+        answer += f" ({len(rows) - 1} other declined {what}{'s' if len(rows) > 2 else ''} in the last 90 days.)"
+    return ctx.result(answer, {"latest_declined": tx_dict(t), "declined": [tx_dict(x) for x in rows]})
+
+
+@tool("declined_card_payment")
+def declined_card_payment(ctx: ToolContext) -> ToolResult:
+    """The latest declined card payment and its reason."""
+    return _latest_declined(ctx, "payment", "card payment")
+
+
+@tool("declined_cash_withdrawal")
+def declined_cash_withdrawal(ctx: ToolContext) -> ToolResult:
+    """The latest declined cash withdrawal and its reason."""
+    return _latest_declined(ctx, "cash_withdrawal", "cash withdrawal")
+
+
+def _pending(ctx: ToolContext, kind: str, what: str, timing: str) -> ToolResult:
+    rows = ctx.card_txs(kinds=(kind,), statuses=("pending",))
+    if not rows:
+        return ctx.result(f"You have no pending {what}s. {timing}", {"pending": []})
+    return ctx.result(f"Pending {what}s:\n" + join_lines([tx_line(t, ctx.now) for t in rows]) + "\n" + timing,
+                      {"pending": [tx_dict(t) for t in rows]})
+
+
+@tool("pending_card_payment")
+def pending_card_payment(ctx: ToolContext) -> ToolResult:
+    """Pending card payments and how long they usually stay pending."""
+    return _pending(ctx, "payment", "card payment",
+                    "A payment stays pending until the shop claims it, usually within 1 to 3 working days. If it "
+                    "is never claimed, the amount goes back to your balance after 7 days.")
+
+
+@tool("pending_cash_withdrawal")
+def pending_cash_withdrawal(ctx: ToolContext) -> ToolResult:
+    """Pending cash withdrawals and the usual settling time."""
+    return _pending(ctx, "cash_withdrawal", "cash withdrawal",
+                    "The cash machine's bank normally confirms a withdrawal within 1 to 2 working days; abroad "
+                    "it can take up to 5.")
+
+
+@tool("Refund_not_showing_up")
+def refund_not_showing_up(ctx: ToolContext) -> ToolResult:
+    """Refunds on their way (pending) and when they usually arrive."""
+    pending = ctx.card_txs(kinds=("refund",), statuses=("pending",))
+    done = ctx.card_txs(kinds=("refund",), statuses=("settled",), days=30)
+    timing = ("A refund appears once the shop sends it through the card network, normally within 5 working "
+              "days of the shop approving it (sometimes up to 10).")
+    if pending:
+        answer = "These refunds are on their way:\n" + join_lines([tx_line(t, ctx.now) for t in pending]) + "\n" + timing
+    else:
+        answer = ("I see no refund on its way yet, so the shop has not sent it. Ask the shop for proof "
+                  "(an acquirer reference number); if they have sent it more than 10 working days ago, we can "
+                  "trace it. " + timing)
+    return ctx.result(answer, {"pending_refunds": [tx_dict(t) for t in pending],
+                               "recent_refunds": [tx_dict(t) for t in done]})
+
+
+@tool("request_refund")
+def request_refund(ctx: ToolContext) -> ToolResult:
+    """How to get a refund for a card payment (shop first, then a dispute)."""
+    recent = ctx.card_txs(kinds=("payment",), statuses=("settled",), days=REVIEW_DAYS, limit=5)
+    answer = ("Ask the shop first: only the shop can send a refund back to your card. If the shop refuses or "
+              "does not answer within 15 days, open a dispute in the app from the payment (Payment > Something's "
+              "wrong) and we will claim it back through the card network.")
+    if recent:
+        answer += " Your recent card payments:\n" + join_lines([tx_line(t, ctx.now) for t in recent])
+    return ctx.result(answer, {"recent_payments": [tx_dict(t) for t in recent]})
+
+
+@tool("reverted_card_payment?")
+def reverted_card_payment(ctx: ToolContext) -> ToolResult:
+    """Card payments that were reverted (returned to the balance) and why that happens."""
+    rows = ctx.card_txs(statuses=("reverted",), days=90)
+    why = ("A payment is reverted when the shop cancels it before claiming it, or when the shop never claims "
+           "it within 7 days; the money is back in your balance, and you may need to pay the shop again.")
+    if not rows:
+        return ctx.result("None of your card payments was reverted in the last 90 days. " + why, {"reverted": []})
+    return ctx.result("Reverted payments (the money is back in your balance):\n"
+                      + join_lines([tx_line(t, ctx.now) for t in rows]) + "\n" + why,
+                      {"reverted": [tx_dict(t) for t in rows]})
+
+
+def _review(ctx: ToolContext, kind: str, what: str) -> ToolResult:
+    rows = ctx.card_txs(kinds=(kind,), statuses=("pending", "settled"), days=REVIEW_DAYS, limit=8)
+    advice = ("Merchants sometimes use a different name than their shop sign. If one is really not yours, "
+              "tell me: I can freeze the card and order a new one, and we will dispute the payment.")
+    if not rows:
+        return ctx.result(f"I see no {what}s in the last {REVIEW_DAYS} days.", {"recent": []})
+    return ctx.result(f"Your {what}s in the last {REVIEW_DAYS} days:\n"
+                      + join_lines([f"{tx_line(t, ctx.now)} ({t.status}, card ending {t.card.last4})" for t in rows])
+                      + "\n" + advice, {"recent": [tx_dict(t) for t in rows]})
+
+
+@tool("card_payment_not_recognised")
+def card_payment_not_recognised(ctx: ToolContext) -> ToolResult:
+    """Recent card payments to review."""
+    return _review(ctx, "payment", "card payment")
+
+
+@tool("cash_withdrawal_not_recognised")
+def cash_withdrawal_not_recognised(ctx: ToolContext) -> ToolResult:
+    """Recent cash withdrawals to review."""
+    return _review(ctx, "cash_withdrawal", "cash withdrawal")
+
+
+def find_duplicates(rows: list[CardTransaction], window: timedelta = DUPLICATE_WINDOW) -> list[tuple[CardTransaction, CardTransaction]]:
+    """Pairs (earlier, later) of non-declined, non-reverted transactions with the same merchant,
+    amount and currency made within ``window`` of each other."""
+    live = sorted((t for t in rows if t.status in ("pending", "settled")), key=lambda t: t.created_at)
+    pairs = []
+    for i, a in enumerate(live):
+        for b in live[i + 1:]:
+            if b.created_at - a.created_at > window:
+                break
+            if (a.merchant, a.amount, a.currency, a.kind) == (b.merchant, b.amount, b.currency, b.kind):
+                pairs.append((a, b))
+    return pairs
+
+
+@tool("transaction_charged_twice")
+def transaction_charged_twice(ctx: ToolContext) -> ToolResult:
+    """Find possible double charges: same merchant and amount within 30 minutes."""
+    pairs = find_duplicates(ctx.card_txs(days=60))
+    if not pairs:
+        return ctx.result("I found no double charge in the last 60 days (same shop, same amount within 30 "
+                          "minutes). If you paid twice on purpose, both are genuine.", {"duplicates": []})
+    lines = []
+    for a, b in pairs:
+        gap = int((b.created_at - a.created_at).total_seconds() // 60)
+        lines.append(f"{a.merchant}: {money(a.amount, a.currency)} twice, {gap} minute{'s' if gap != 1 else ''} "
+                     f"apart, {when(a.created_at, ctx.now)} ({a.status} and {b.status})")
+    pending_dup = any(b.status == "pending" for _, b in pairs)
+    answer = "It looks like you were charged twice:\n" + join_lines(lines) + "\n"
+    answer += ("A pending duplicate usually disappears within 7 days once the shop claims only one. "
+               if pending_dup else "")
+    answer += ("For a settled double charge, ask the shop to refund one of them; if they do not, open a dispute "
+               "on the second payment in the app and we will claim it back.")
+    return ctx.result(answer, {"duplicates": [{"first": tx_dict(a), "second": tx_dict(b)} for a, b in pairs]})
+
+
+@tool("extra_charge_on_statement")
+def extra_charge_on_statement(ctx: ToolContext) -> ToolResult:
+    """Fees on recent card payments, withdrawals, transfers and top-ups."""
+    lines, items = [], []
+    for t in ctx.card_txs(days=60):
+        if t.fee and t.fee > 0:
+            lines.append(f"{tx_line(t, ctx.now)}: fee {money(t.fee, t.card.account.currency)}")
+            items.append(tx_dict(t))
+    for tr in ctx.transfers(direction=None):
+        if tr.fee and tr.fee > 0:
+            lines.append(f"transfer of {money(tr.amount, tr.currency)} to {tr.beneficiary_name}: fee {money(tr.fee, tr.currency)}")
+            items.append({"transfer_id": tr.id, "fee": tr.fee})
+    for tu in ctx.top_ups():
+        if tu.fee and tu.fee > 0:
+            lines.append(f"top-up of {money(tu.amount, tu.currency)}: fee {money(tu.fee, tu.currency)}")
+            items.append({"top_up_id": tu.id, "fee": tu.fee})
+    pending_small = [t for t in ctx.card_txs(statuses=("pending",), days=14) if t.amount <= Decimal("2.00")]
+    answer = ("Fees I found:\n" + join_lines(lines)) if lines else "I found no fee on your recent statement."
+    answer += (" A small extra amount (often £1 or €1) can also be a temporary check by a shop or hotel to see "
+               "that the card works; it disappears within a few days.")
+    return ctx.result(answer, {"fees": items, "small_pending_checks": [tx_dict(t) for t in pending_small]})
+
+
+def _wrong_rate(ctx: ToolContext, kind: str, what: str) -> ToolResult:
+    rows = [t for t in ctx.card_txs(kinds=(kind,), days=60) if t.fx_rate is not None][:5]
+    if not rows:
+        return ctx.result(f"None of your recent {what}s was in a foreign currency, so no exchange rate applied.",
+                          {"converted": []})
+    lines, facts = [], []
+    for t in rows:
+        acc_cur = t.card.account.currency
+        market = ctx.fx_rate(t.currency, acc_cur)
+        diff = None
+        line = (f"{tx_line(t, ctx.now)}: rate applied 1 {t.currency} = {t.fx_rate:.6f} {acc_cur}")
+        if market:
+            diff = ((t.fx_rate / market[0] - 1) * 100).quantize(Decimal("0.01"))
+            line += f", today's rate {market[0]:.6f} ({diff:+}%)"
+        lines.append(line)
+        facts.append({**tx_dict(t), "market_rate": market[0] if market else None, "difference_pct": diff})
+    answer = (f"Exchange rates on your recent {what}s:\n" + join_lines(lines) + "\n"
+              "We convert at the card network's rate at the moment the payment is authorised, so it differs from "
+              "today's rate as markets move. At weekends we add 1% because markets are closed. A cash machine "
+              "abroad that offers to convert for you uses its own (usually worse) rate: always choose to be "
+              "charged in the local currency.")
+    return ctx.result(answer, {"converted": facts})
+
+
+@tool("card_payment_wrong_exchange_rate")
+def card_payment_wrong_exchange_rate(ctx: ToolContext) -> ToolResult:
+    """Compare the rate applied to foreign-currency card payments with the stored market rate."""
+    return _wrong_rate(ctx, "payment", "card payment")
+
+
+@tool("wrong_exchange_rate_for_cash_withdrawal")
+def wrong_exchange_rate_for_cash_withdrawal(ctx: ToolContext) -> ToolResult:
+    """Compare the rate applied to foreign-currency withdrawals with the stored market rate."""
+    return _wrong_rate(ctx, "cash_withdrawal", "cash withdrawal")
+
+
+@tool("exchange_rate")
+def exchange_rate(ctx: ToolContext) -> ToolResult:
+    """Current exchange rates from the fx_rates table (the currencies named in the message, or the
+    customer's main currency against the others)."""
+    known = ctx.currencies()
+    wanted = currencies_in(ctx.text, known)
+    accounts = ctx.accounts()
+    home = accounts[0].currency if accounts else "GBP"
+    if len(wanted) >= 2:
+        pairs = [(wanted[0], wanted[1])]
+    elif len(wanted) == 1:
+        pairs = [(home, wanted[0])] if wanted[0] != home else [(home, c) for c in known if c != home]
+    else:
+        pairs = [(home, c) for c in known if c != home]
+    rates = []
+    for b, q in pairs:
+        r = ctx.fx_rate(b, q)
+        if r:
+            rates.append({"base": b, "quote": q, "rate": r[0], "updated_at": r[1]})
+    if not rates:
+        return ctx.result("I have no rate for that pair. We exchange " + ", ".join(known) + ".",
+                          {"rates": [], "currencies": known})
+    lines = [f"1 {r['base']} = {r['rate']:.4f} {r['quote']}" for r in rates]
+    answer = ("Current rates:\n" + join_lines(lines) + f"\n(updated {when(rates[0]['updated_at'], ctx.now)}). "
+              "Card payments and exchanges in the app use this rate on weekdays; at weekends 1% is added.")
+    return ctx.result(answer, {"rates": rates, "currencies": known})
+
+
+@tool("exchange_via_app")
+def exchange_via_app(ctx: ToolContext) -> ToolResult:
+    """Exchanging between currencies in the app."""
+    known = ctx.currencies()
+    have = sorted({a.currency for a in ctx.accounts()})
+    return ctx.result("Yes: in the app choose Exchange, pick the two currencies and the amount; the money moves "
+                      f"between your accounts at once. We exchange {', '.join(known)}. Your accounts: "
+                      f"{', '.join(have) or 'none'}; a new currency account is opened automatically on the "
+                      "first exchange.", {"currencies": known, "account_currencies": have})
+
+
+@tool("exchange_charge")
+def exchange_charge(ctx: ToolContext) -> ToolResult:
+    """Fees for exchanging money."""
+    return ctx.result("Exchanges are free on weekdays up to £1,000 (or the equivalent) a month; above that we "
+                      "charge 0.5%. At weekends we add 1% to the rate because markets are closed. Less common "
+                      "currencies (such as THB) carry an extra 1% at all times.",
+                      {"free_monthly_gbp": "1000.00", "over_limit_pct": "0.5", "weekend_markup_pct": "1.0"})
+
+
+@tool("wrong_amount_of_cash_received")
+def wrong_amount_of_cash_received(ctx: ToolContext) -> ToolResult:
+    """Recent cash withdrawals, to dispute a machine that gave less cash than charged."""
+    rows = ctx.card_txs(kinds=("cash_withdrawal",), statuses=("pending", "settled"), days=REVIEW_DAYS, limit=5)
+    answer = ("If a cash machine gave you less than you asked for, the difference is usually returned "
+              "automatically within a few days once the machine is balanced. If not, open a dispute on the "
+              "withdrawal in the app and say how much you received.")
+    if rows:
+        answer += " Your recent withdrawals:\n" + join_lines([f"{tx_line(t, ctx.now)} ({t.status})" for t in rows])
+    return ctx.result(answer, {"recent_withdrawals": [tx_dict(t) for t in rows]})
+
+
+@tool("direct_debit_payment_not_recognised")
+def direct_debit_payment_not_recognised(ctx: ToolContext) -> ToolResult:
+    """Direct debits collected recently, flagging mandates set up in the last 30 days."""
+    debits = ctx.direct_debits()
+    if not debits:
+        return ctx.result("You have no direct debits.", {"direct_debits": []})
+    new = [d for d in debits if d.created_at >= ctx.now - timedelta(days=30)]
+    lines = []
+    for d in debits:
+        line = f"{d.creditor} (ref {d.reference}): {money(d.amount, d.currency)}"
+        if d.last_collected_at:
+            line += f", last collected {when(d.last_collected_at, ctx.now)}"
+        if d in new:
+            line += " - set up recently"
+        lines.append(line)
+    answer = "Your direct debits:\n" + join_lines(lines)
+    answer += ("\nA company can only set up a direct debit with your account details and permission. If one is "
+               "not yours, cancel it in the app and claim the money back: direct debit payments you did not "
+               "authorise are refundable under the Direct Debit Guarantee.")
+    facts = [{"direct_debit_id": d.id, "creditor": d.creditor, "reference": d.reference, "amount": d.amount,
+              "currency": d.currency, "status": d.status, "created_at": d.created_at,
+              "last_collected_at": d.last_collected_at, "new": d in new} for d in debits]
+    return ctx.result(answer, {"direct_debits": facts})

@@ -1,0 +1,280 @@
+"""Transfer and top-up tools."""
+
+from __future__ import annotations
+
+from assistant.bank.tools.base import (
+    ToolContext, ToolResult, join_lines, money, tool, topup_dict, topup_line, transfer_dict, transfer_line, when,
+)
+
+TRANSFER_TIMING = ("Transfers in pounds within the UK and in euros within SEPA usually arrive within minutes, at "
+                   "the latest the next working day; international (SWIFT) transfers take 1 to 5 working days.")
+
+
+@tool("pending_transfer")
+def pending_transfer(ctx: ToolContext) -> ToolResult:
+    """Outgoing transfers still pending, with the usual timing."""
+    rows = ctx.transfers(statuses=("pending",))
+    if not rows:
+        return ctx.result("You have no pending transfer. " + TRANSFER_TIMING, {"pending": []})
+    return ctx.result("Pending transfers:\n" + join_lines([transfer_line(t, ctx.now) for t in rows]) + "\n"
+                      + TRANSFER_TIMING + " A new payee can add a security check of up to 24 hours.",
+                      {"pending": [transfer_dict(t) for t in rows]})
+
+
+def _failed(ctx: ToolContext, intro: str) -> ToolResult:
+    rows = ctx.transfers(statuses=("failed",), limit=5)
+    if not rows:
+        return ctx.result("None of your transfers failed. If one is stuck, it may still be pending: "
+                          + TRANSFER_TIMING, {"failed": []})
+    t = rows[0]
+    answer = (f"{intro} {transfer_line(t, ctx.now)}. The reason: {t.failure_reason or 'not given by the other bank'}. "
+              f"The {money(t.amount, t.currency)} is back in your account. Check the payee's details with them "
+              "before sending again.")
+    return ctx.result(answer, {"latest_failed": transfer_dict(t), "failed": [transfer_dict(x) for x in rows]})
+
+
+@tool("failed_transfer")
+def failed_transfer(ctx: ToolContext) -> ToolResult:
+    """The latest failed transfer and its reason."""
+    return _failed(ctx, "Your latest failed transfer:")
+
+
+@tool("declined_transfer")
+def declined_transfer(ctx: ToolContext) -> ToolResult:
+    """The latest declined (failed) transfer and its reason."""
+    return _failed(ctx, "Your latest declined transfer:")
+
+
+@tool("cancel_transfer")
+def cancel_transfer(ctx: ToolContext) -> ToolResult:
+    """Propose cancelling the most recent pending outgoing transfer."""
+    rows = ctx.transfers(statuses=("pending",))
+    if not rows:
+        done = ctx.transfers(statuses=("completed",), limit=1)
+        answer = "You have no pending transfer, and a completed transfer cannot be cancelled."
+        if done:
+            answer += (f" Your latest, {transfer_line(done[0], ctx.now)}, has already reached the payee's bank; "
+                       "ask the payee to send it back, or we can ask their bank to recall it (not guaranteed).")
+        return ctx.result(answer, {"pending": [], "latest_completed": transfer_dict(done[0]) if done else None})
+    t = rows[0]
+    pending = ctx.propose("cancel_transfer", {"transfer_id": t.id},
+                          f"Cancel the transfer of {money(t.amount, t.currency)} to {t.beneficiary_name}.")
+    answer = (f"Your transfer of {money(t.amount, t.currency)} to {t.beneficiary_name} ({when(t.created_at, ctx.now)}) "
+              "is still pending, so it can be cancelled and the money returned to your balance. Shall I cancel it?")
+    if len(rows) > 1:
+        answer += f" ({len(rows) - 1} other pending transfer{'s' if len(rows) > 2 else ''} stay as they are.)"
+    return ctx.result(answer, {"transfer": transfer_dict(t), "pending": [transfer_dict(x) for x in rows]}, pending)
+
+
+@tool("transfer_not_received_by_recipient")
+def transfer_not_received_by_recipient(ctx: ToolContext) -> ToolResult:
+    """Status of the latest outgoing transfers, for a payee who says nothing arrived."""
+    rows = ctx.transfers(limit=3)
+    if not rows:
+        return ctx.result("You have not sent any transfer yet.", {"transfers": []})
+    t = rows[0]
+    if t.status == "completed":
+        answer = (f"Your transfer of {money(t.amount, t.currency)} to {t.beneficiary_name} left us "
+                  f"{when(t.completed_at or t.created_at, ctx.now)} to account {t.beneficiary_iban}. The payee's "
+                  "bank may take up to one more working day to show it. If it is still missing after that, send "
+                  "them the transfer confirmation from the app, or ask us to trace it.")
+    elif t.status == "pending":
+        answer = f"Your transfer to {t.beneficiary_name} is still pending on our side. " + TRANSFER_TIMING
+    elif t.status == "failed":
+        answer = (f"Your transfer to {t.beneficiary_name} failed: {t.failure_reason or 'no reason given'}. "
+                  "The money is back in your account.")
+    else:
+        answer = f"Your transfer to {t.beneficiary_name} was cancelled, so it was never sent."
+    return ctx.result(answer, {"latest": transfer_dict(t), "transfers": [transfer_dict(x) for x in rows]})
+
+
+@tool("transfer_timing")
+def transfer_timing(ctx: ToolContext) -> ToolResult:
+    """How long transfers take, with any pending ones."""
+    rows = ctx.transfers(statuses=("pending",))
+    answer = TRANSFER_TIMING
+    if rows:
+        answer += " Pending now:\n" + join_lines([transfer_line(t, ctx.now) for t in rows])
+    return ctx.result(answer, {"pending": [transfer_dict(t) for t in rows]})
+
+
+@tool("transfer_fee_charged")
+def transfer_fee_charged(ctx: ToolContext) -> ToolResult:
+    """Transfer fees and the transfers that carried one."""
+    fees = [t for t in ctx.transfers(direction=None) if t.fee and t.fee > 0]
+    answer = ("Transfers in the local currency (pounds in the UK, euros in SEPA) are free. International SWIFT "
+              "transfers cost £3 (or the equivalent), and the payee's or an intermediary bank may take their own fee.")
+    if fees:
+        answer += " Transfers with a fee:\n" + join_lines([f"{transfer_line(t, ctx.now)}: fee {money(t.fee, t.currency)}"
+                                                        for t in fees])
+    else:
+        answer += " None of your transfers had a fee from us."
+    return ctx.result(answer, {"transfers_with_fee": [transfer_dict(t) for t in fees]})
+
+
+@tool("beneficiary_not_allowed")
+def beneficiary_not_allowed(ctx: ToolContext) -> ToolResult:
+    """Why a payee can be refused, with the latest failed transfer."""
+    rows = ctx.transfers(statuses=("failed",), limit=1)
+    answer = ("A payee can be refused when the account details do not match the name (Confirmation of Payee), the "
+              "account is closed, the country or bank is one we cannot send to, or our security checks flag the "
+              "payee. Check the details with the payee and try again.")
+    if rows:
+        answer += f" Your latest failed transfer ({transfer_line(rows[0], ctx.now)}): {rows[0].failure_reason}."
+    return ctx.result(answer, {"latest_failed": transfer_dict(rows[0]) if rows else None})
+
+
+@tool("transfer_into_account")
+def transfer_into_account(ctx: ToolContext) -> ToolResult:
+    """How to move money in by bank transfer."""
+    accounts = ctx.accounts()
+    return ctx.result("To add money by bank transfer, open the account in the app, choose 'Account details' and "
+                      "send from your other bank to that IBAN or sort code and account number, in your own name. "
+                      "Transfers by bank transfer are free and usually arrive within minutes (at the latest the "
+                      f"next working day). Your accounts: {', '.join(a.currency for a in accounts) or 'none'}.",
+                      {"account_currencies": [a.currency for a in accounts]})
+
+
+@tool("receiving_money")
+def receiving_money(ctx: ToolContext) -> ToolResult:
+    """Receiving money (salary, payments) and incoming transfers on their way."""
+    incoming = ctx.transfers(direction="incoming", limit=5)
+    answer = ("Yes, anyone can pay you, including your employer: give them the account details from the app "
+              "(Account > Account details). Money in a currency you hold goes straight into that account; "
+              "other currencies are converted to your main currency at our rate.")
+    if incoming:
+        answer += " Recent incoming transfers:\n" + join_lines([f"{transfer_line(t, ctx.now)} ({t.status})" for t in incoming])
+    return ctx.result(answer, {"incoming": [transfer_dict(t) for t in incoming]})
+
+
+@tool("balance_not_updated_after_bank_transfer")
+def balance_not_updated_after_bank_transfer(ctx: ToolContext) -> ToolResult:
+    """Incoming transfers and bank-transfer top-ups still pending."""
+    incoming = ctx.transfers(direction="incoming", statuses=("pending",))
+    tops = ctx.top_ups(methods=("bank_transfer",), statuses=("pending",))
+    if not incoming and not tops:
+        return ctx.result("I see no incoming bank transfer on its way. Check with the sender that they used the "
+                          "exact account details from the app; a transfer with a wrong reference or name can be "
+                          "returned to them.", {"incoming_pending": [], "top_ups_pending": []})
+    lines = [transfer_line(t, ctx.now) for t in incoming] + [topup_line(t, ctx.now) for t in tops]
+    return ctx.result("These are on their way and will show in your balance once they clear:\n" + join_lines(lines)
+                      + "\nBank transfers usually clear within a few hours and at the latest the next working day.",
+                      {"incoming_pending": [transfer_dict(t) for t in incoming],
+                       "top_ups_pending": [topup_dict(t) for t in tops]})
+
+
+@tool("balance_not_updated_after_cheque_or_cash_deposit")
+def balance_not_updated_after_cheque_or_cash_deposit(ctx: ToolContext) -> ToolResult:
+    """Cash or cheque deposits still pending."""
+    tops = ctx.top_ups(methods=("cash_or_cheque",), statuses=("pending",))
+    timing = "Cash paid in at a partner shop clears within 2 working days; a cheque takes up to 5 working days."
+    if not tops:
+        return ctx.result("I see no cash or cheque deposit in progress. " + timing, {"pending": []})
+    return ctx.result("Deposits still clearing:\n" + join_lines([topup_line(t, ctx.now) for t in tops]) + "\n" + timing,
+                      {"pending": [topup_dict(t) for t in tops]})
+
+
+# -- top-ups ----------------------------------------------------------------------------------
+
+@tool("pending_top_up")
+def pending_top_up(ctx: ToolContext) -> ToolResult:
+    """Top-ups still pending, with the usual time per method."""
+    rows = ctx.top_ups(statuses=("pending",))
+    timing = ("Card top-ups are usually instant (a few may take up to an hour for a security check); bank "
+              "transfers the same or next working day; cash and cheques 2 to 5 working days.")
+    if not rows:
+        return ctx.result("You have no pending top-up. " + timing, {"pending": []})
+    return ctx.result("Pending top-ups:\n" + join_lines([topup_line(t, ctx.now) for t in rows]) + "\n" + timing,
+                      {"pending": [topup_dict(t) for t in rows]})
+
+
+@tool("top_up_failed")
+def top_up_failed(ctx: ToolContext) -> ToolResult:
+    """The latest failed top-up and its reason."""
+    rows = ctx.top_ups(statuses=("failed",), limit=3)
+    if not rows:
+        return ctx.result("None of your top-ups failed. A failing card top-up is usually refused by the card's own "
+                          "bank, or the card is not in your name.", {"failed": []})
+    t = rows[0]
+    return ctx.result(f"Your top-up of {topup_line(t, ctx.now)} failed: {t.failure_reason or 'no reason given'}. "
+                      "Nothing was taken from the paying card. Try another card in your name, or top up by bank "
+                      "transfer.", {"latest_failed": topup_dict(t), "failed": [topup_dict(x) for x in rows]})
+
+
+@tool("top_up_reverted")
+def top_up_reverted(ctx: ToolContext) -> ToolResult:
+    """Reverted top-ups and why they are reverted."""
+    rows = ctx.top_ups(statuses=("reverted",), limit=3)
+    if not rows:
+        return ctx.result("None of your top-ups was reverted.", {"reverted": []})
+    t = rows[0]
+    return ctx.result(f"Your top-up of {topup_line(t, ctx.now)} was reverted: {t.failure_reason or 'no reason given'}. "
+                      "The money went back to the paying card, usually within 3 to 5 working days. Ask that card's "
+                      "bank why it reversed the payment, or use another card in your own name.",
+                      {"latest_reverted": topup_dict(t), "reverted": [topup_dict(x) for x in rows]})
+
+
+@tool("verify_top_up")
+def verify_top_up(ctx: ToolContext) -> ToolResult:
+    """Why and how a card used for top-ups is verified."""
+    card_tops = ctx.top_ups(methods=("card",), limit=3)
+    answer = ("To protect you, the first time you top up with a card we may ask you to verify it: we place a "
+              "small temporary charge with a code in its description; find the code on that card's statement "
+              "and enter it in the app. The charge disappears within a few days.")
+    if card_tops:
+        answer += " Your latest card top-ups:\n" + join_lines([f"{topup_line(t, ctx.now)} ({t.status})" for t in card_tops])
+    return ctx.result(answer, {"card_top_ups": [topup_dict(t) for t in card_tops]})
+
+
+@tool("top_up_limits")
+def top_up_limits(ctx: ToolContext) -> ToolResult:
+    """Top-up limits."""
+    return ctx.result("You can top up at least £10 at a time; card top-ups up to £10,000 a day; your balance can "
+                      "hold at most £100,000 (or the equivalent). Bank transfers have no daily limit from us.",
+                      {"min": "10.00", "card_daily_max": "10000.00", "max_balance": "100000.00", "currency": "GBP"})
+
+
+@tool("topping_up_by_card")
+def topping_up_by_card(ctx: ToolContext) -> ToolResult:
+    """How to top up with a card."""
+    return ctx.result("In the app choose Top up, add a debit or credit card in your own name and the amount. The "
+                      "money is usually there at once. Apple Pay and Google Pay work for top-ups too.", {})
+
+
+@tool("top_up_by_card_charge")
+def top_up_by_card_charge(ctx: ToolContext) -> ToolResult:
+    """Card top-up fees, and fees paid on past card top-ups."""
+    tops = [t for t in ctx.top_ups(methods=("card",)) if t.fee and t.fee > 0]
+    answer = ("Topping up with a debit card issued in the UK or the EEA is free. Credit cards and cards issued "
+              "elsewhere cost 0.7% of the amount.")
+    answer += (" Card top-ups where you paid a fee:\n" + join_lines([f"{topup_line(t, ctx.now)}: fee {money(t.fee, t.currency)}"
+                                                                     for t in tops])
+               if tops else " You have not paid a fee on a card top-up.")
+    return ctx.result(answer, {"top_ups_with_fee": [topup_dict(t) for t in tops]})
+
+
+@tool("top_up_by_bank_transfer_charge")
+def top_up_by_bank_transfer_charge(ctx: ToolContext) -> ToolResult:
+    """Bank transfer top-up fees."""
+    return ctx.result("Topping up by bank transfer is free from our side. Your other bank may charge for sending, "
+                      "especially for international transfers.", {"fee": "0.00"})
+
+
+@tool("top_up_by_cash_or_cheque")
+def top_up_by_cash_or_cheque(ctx: ToolContext) -> ToolResult:
+    """Topping up with cash or a cheque."""
+    pending = ctx.top_ups(methods=("cash_or_cheque",), statuses=("pending",))
+    answer = ("You can pay cash in at partner shops (PayPoint in the UK) with the barcode in the app: 1.5% fee, "
+              "cleared within 2 working days. Cheques in pounds can be posted to us with the form from the app; "
+              "they clear in up to 5 working days.")
+    if pending:
+        answer += " Still clearing:\n" + join_lines([topup_line(t, ctx.now) for t in pending])
+    return ctx.result(answer, {"pending": [topup_dict(t) for t in pending]})
+
+
+@tool("automatic_top_up")
+def automatic_top_up(ctx: ToolContext) -> ToolResult:
+    """Auto top-up."""
+    return ctx.result("Auto top-up adds money from your card when your balance falls below an amount you choose. "
+                      "Switch it on in the app under Top up > Auto top-up and set the threshold and the amount "
+                      "(up to £1,000 per top-up).", {"max_auto_top_up": "1000.00"})
