@@ -40,10 +40,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from assistant.settings import Settings, get_settings
 from models.base import TOP_K, BackendUnavailable, IntentChatModel, IntentPrediction
 
-SYSTEM_PROMPT = (
-    "You classify online-banking customer messages. Answer with exactly one intent label "
-    "from the BANKING77 list, nothing else."
-)
+# Short on purpose: every prompt token costs a forward pass on CPU.
+SYSTEM_PROMPT = "Answer with the BANKING77 intent label of the customer message."
 ADAPTER_DIR = "adapter"
 VERSION_FILES = ("labels.json", "prompt.json", "base.json", "metrics.json")
 
@@ -180,6 +178,14 @@ class LabelTrie:
             self.label[node] = lab
         # Allowed token ids per inner node, as lists (tensors built lazily by the scorer).
         self.allowed: list[list[int]] = [sorted(c) for c in self.children]
+        # ``only[n]``: the single label below node n when its subtree has one leaf (every later
+        # renormalised step then has probability 1, so the label is decided at n), else None.
+        self.only: list[str | None] = [None] * len(self.children)
+        for n in reversed(range(len(self.children))):  # children have larger ids than parents
+            if self.label[n] is not None:
+                self.only[n] = self.label[n]
+            elif len(self.children[n]) == 1:
+                self.only[n] = self.only[next(iter(self.children[n].values()))]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,7 +271,7 @@ class ConstrainedScorer:
                     for tok, l in zip(allowed.tolist(), lp):
                         child = self.trie.children[b.node][tok]
                         total = b.logp + l
-                        lab = self.trie.label[child]
+                        lab = self.trie.only[child]  # decided: later steps have probability 1
                         if lab is not None:
                             finished[b.query].append((total, lab))
                         else:

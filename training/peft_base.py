@@ -84,6 +84,8 @@ def convert_gguf(gguf_path: Path, dest: Path) -> Path:
     except ImportError as e:
         raise BaseModelError(f"{e}. Install the `gguf` package (peft extra).") from e
     config = loaded.config
+    if hasattr(config, "quantization_config"):  # the GGUF's; the saved checkpoint is plain float32
+        del config.quantization_config
     model = LlamaForCausalLM(config)
     missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=False)
     missing = [k for k in missing if k != "lm_head.weight"]  # tied to the embeddings
