@@ -48,6 +48,11 @@ class Settings(BaseSettings):
         description="Below this confidence the assistant asks a clarifying question. "
         "Unset: the threshold tuned and saved with the model version.",
     )
+    oos_threshold: float | None = Field(
+        default=None, ge=0.0, le=1.0,
+        description="Below this confidence a message is declined as out of scope. "
+        "Unset: the threshold tuned and saved with the model version.",
+    )
     max_message_chars: int = Field(default=2000, gt=0)
     seed: int = 13
 

@@ -1,0 +1,180 @@
+"""The assistant chain: message -> classify -> guard -> route -> tool -> answer.
+
+Input: ``{"message": str, "confirm_action_id": str | None, "approve": bool | None}``.
+The customer comes from ``config["configurable"]["customer_id"]``, which only the interfaces set,
+from authentication (the HTTP layer refuses any request body that sets it). The backend comes from
+``config["configurable"]["backend"]`` (see chains/intent.py).
+
+Guard (see training/thresholds.py for how the thresholds are chosen): top-1 confidence below
+``oos_threshold`` -> a polite out-of-scope reply; below ``clarify_threshold`` -> a clarifying
+question naming the top candidates; otherwise the intent's tool runs.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import unicodedata
+from typing import Any, Literal
+
+from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
+from pydantic import BaseModel, Field, field_validator
+
+from assistant.bank import tools
+from assistant.bank.store import get_engine
+from assistant.settings import get_settings
+from chains.backends import get_backend
+from chains.intent import build_intent_chain
+
+MAX_MESSAGE_CHARS = 2000
+YES = re.compile(r"^\s*(yes|y|yeah|yep|sure|ok(ay)?|confirm(ed)?|please do|do it|go ahead)\b", re.I)
+NO = re.compile(r"^\s*(no|n|nope|cancel|don'?t|do not|stop)\b", re.I)
+OUT_OF_SCOPE_ANSWER = (
+    "Sorry, I can only help with banking questions about your accounts, cards, payments, "
+    "transfers and top-ups. Could you tell me what you need with your account?"
+)
+
+
+def validate_message(text: str, max_chars: int = MAX_MESSAGE_CHARS) -> str:
+    """Return ``text`` stripped. Raises ``ValueError`` (with the reason) when it is empty or
+    whitespace-only, longer than ``max_chars`` characters, or contains control characters
+    (Unicode category Cc other than tab/newline, or Cf format characters)."""
+    if not isinstance(text, str):
+        raise ValueError("message must be a string")
+    stripped = text.strip()
+    if not stripped:
+        raise ValueError("message is empty")
+    if len(text) > max_chars:
+        raise ValueError(f"message is {len(text)} characters long; the limit is {max_chars}")
+    bad = [c for c in text if (unicodedata.category(c) == "Cc" and c not in "\t\n\r") or unicodedata.category(c) == "Cf"]
+    if bad:
+        raise ValueError(f"message contains control characters ({', '.join(repr(c) for c in bad[:3])})")
+    return stripped
+
+
+class AssistantInput(BaseModel):
+    """Request body of /assistant: the customer's message, optionally a confirmation decision."""
+
+    message: str = Field(..., description="The customer's message (1-2,000 characters).")
+    confirm_action_id: str | None = Field(None, description="Pending action to decide on (from a previous answer).")
+    approve: bool | None = Field(None, description="With confirm_action_id: true confirms, false declines.")
+
+    @field_validator("message")
+    @classmethod
+    def _check(cls, v: str) -> str:
+        return validate_message(v)
+
+
+class RankedIntent(BaseModel):
+    intent: str
+    confidence: float
+
+
+class AssistantOutput(BaseModel):
+    """Response of /assistant. ``status``: answered | clarify | out_of_scope |
+    confirmation_required | confirmed | declined. ``latency_ms`` is the classification latency (ms)."""
+
+    answer: str
+    status: Literal["answered", "clarify", "out_of_scope", "confirmation_required", "confirmed", "declined"]
+    intent: str | None = None
+    confidence: float | None = None
+    ranking: list[RankedIntent] = []
+    backend: str | None = None
+    model_version: str | None = None
+    latency_ms: float | None = None
+    tool: str | None = None
+    data: dict[str, Any] = {}
+    pending_confirmation: dict[str, Any] | None = None
+
+
+def intent_title(label: str) -> str:
+    """Human-readable name of an intent label: 'card_arrival' -> 'card arrival'."""
+    return label.rstrip("?").replace("_", " ").strip().lower()
+
+
+def thresholds_for(backend: str) -> tuple[float, float]:
+    """(oos_threshold, clarify_threshold) for a backend: the settings override when set, else the
+    values saved with the backend's model (``thresholds`` attribute), else (0.0, 0.0)."""
+    s = get_settings()
+    saved: dict[str, float] = {}
+    try:
+        saved = dict(getattr(get_backend(backend), "thresholds", {}) or {})
+    except Exception:  # a backend that cannot report thresholds falls back to settings
+        saved = {}
+    oos = s.oos_threshold if s.oos_threshold is not None else float(saved.get("oos_threshold", 0.0))
+    clarify = s.confidence_threshold if s.confidence_threshold is not None else float(saved.get("clarify_threshold", oos))
+    return oos, max(oos, clarify)
+
+
+def _customer_id(config: RunnableConfig | None) -> int:
+    cid = ((config or {}).get("configurable") or {}).get("customer_id")
+    if cid is None:
+        raise PermissionError("No authenticated customer for this request.")
+    return int(cid)
+
+
+def guard_and_route(classification: AIMessage, message: str, customer_id: int) -> AssistantOutput:
+    """Apply the confidence guard to a contract ``AIMessage`` and run the chosen tool."""
+    meta = classification.response_metadata
+    base = dict(
+        intent=meta["intent"],
+        confidence=meta["confidence"],
+        ranking=meta["ranking"],
+        backend=meta.get("backend"),
+        model_version=meta.get("model_version"),
+        latency_ms=meta.get("latency_ms"),
+    )
+    oos_t, clarify_t = thresholds_for(meta.get("backend", "custom"))
+    if meta["confidence"] < oos_t:
+        return AssistantOutput(answer=OUT_OF_SCOPE_ANSWER, status="out_of_scope", **base)
+    if meta["confidence"] < clarify_t:
+        top = [intent_title(r["intent"]) for r in meta["ranking"][:3]]
+        question = (
+            "I want to make sure I help with the right thing. Is your question about "
+            + ", ".join(f"'{t}'" for t in top[:-1])
+            + f" or '{top[-1]}'?"
+        )
+        return AssistantOutput(answer=question, status="clarify", **base)
+    result = tools.run_tool(get_engine(), customer_id, meta["intent"], message)
+    return AssistantOutput(
+        answer=result.answer,
+        status="confirmation_required" if result.pending_confirmation else "answered",
+        tool=result.tool,
+        data=result.data,
+        pending_confirmation=result.pending_confirmation,
+        **base,
+    )
+
+
+def decide(customer_id: int, action_id: str, approve: bool) -> AssistantOutput:
+    """Confirm or decline a pending action (idempotent; see assistant/bank/tools.confirm_action)."""
+    result = tools.confirm_action(get_engine(), customer_id, action_id, approve)
+    return AssistantOutput(
+        answer=result.answer, status="confirmed" if approve else "declined", tool=result.tool, data=result.data
+    )
+
+
+def build_assistant_chain(intent_chain: Runnable | None = None) -> Runnable:
+    """The whole turn as one runnable: ``AssistantInput | dict`` -> ``AssistantOutput``.
+
+    Raises ``ValueError`` for an invalid message, ``PermissionError`` without an authenticated
+    customer, ``LookupError`` for an unknown pending action, ``BackendUnavailable`` when the
+    selected backend cannot answer.
+    """
+    intent_chain = intent_chain or build_intent_chain()
+
+    def turn(inp: AssistantInput | dict, config: RunnableConfig) -> AssistantOutput:
+        req = inp if isinstance(inp, AssistantInput) else AssistantInput.model_validate(inp)
+        cid = _customer_id(config)
+        if req.confirm_action_id:
+            return decide(cid, req.confirm_action_id, bool(req.approve))
+        pending = tools.latest_pending_action(get_engine(), cid)
+        if pending and (YES.match(req.message) or NO.match(req.message)) and len(req.message) < 40:
+            return decide(cid, pending["action_id"], bool(YES.match(req.message)))
+        classification = intent_chain.invoke([HumanMessage(req.message)], config)
+        return guard_and_route(classification, req.message, cid)
+
+    return RunnableLambda(turn, name="banking_assistant").with_types(
+        input_type=AssistantInput, output_type=AssistantOutput
+    )

@@ -1,0 +1,140 @@
+"""The HTTP API (FastAPI + LangServe) end to end on a real seeded SQLite database and a real
+(short-trained) custom model: authentication, validation, isolation, confirmations."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from assistant.bank.store import Card, Customer, session_scope
+
+ALICE = {"Authorization": "Bearer demo-alice-key"}
+BOB = {"Authorization": "Bearer demo-bob-key"}
+
+
+@pytest.fixture(scope="module")
+def client(trained_custom_model_dir):
+    from assistant.bank.seed import seed_demo
+    from assistant.bank.store import get_engine
+    from assistant.server import create_app
+
+    seed_demo(get_engine(), reset=True)
+    with TestClient(create_app()) as c:
+        yield c
+
+
+def _ids() -> dict[str, int]:
+    from assistant.bank.store import get_engine
+
+    with session_scope(get_engine()) as s:
+        return {u: i for i, u in s.execute(select(Customer.id, Customer.username)).all()}
+
+
+def test_health_lists_backends(client: TestClient) -> None:
+    r = client.get("/health")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok"
+    assert body["backends"]["custom"]["available"] is True
+    assert body["backends"]["gemini"]["available"] is False  # no GOOGLE_API_KEY in tests
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong-key"}, {"Authorization": "Basic abc"}])
+def test_missing_or_invalid_key_is_401(client: TestClient, headers: dict) -> None:
+    r = client.post("/assistant/invoke", json={"input": {"message": "where is my card"}}, headers=headers)
+    assert r.status_code == 401
+    r = client.post("/classify/invoke", json={"input": {"text": "where is my card"}}, headers=headers)
+    assert r.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "message, reason",
+    [("", "empty"), ("   \n\t ", "empty"), ("x" * 2001, "2000"), ("hello\x00world", "control"), ("hi\u202eyou", "control")],
+)
+def test_bad_messages_are_422_with_a_reason(client: TestClient, message: str, reason: str) -> None:
+    r = client.post("/assistant/invoke", json={"input": {"message": message}}, headers=ALICE)
+    assert r.status_code == 422
+    assert reason in r.text
+    r = client.post("/classify/invoke", json={"input": {"text": message}}, headers=ALICE)
+    assert r.status_code == 422
+
+
+def test_configurable_other_than_backend_is_refused(client: TestClient) -> None:
+    ids = _ids()
+    body = {"input": {"message": "where is my card"}, "config": {"configurable": {"customer_id": ids["bob"]}}}
+    r = client.post("/assistant/invoke", json=body, headers=ALICE)
+    assert r.status_code == 400 and "customer_id" in r.text
+    r = client.post("/assistant/batch", json={"inputs": [{"message": "hi there"}], "config": {"configurable": {"x": 1}}}, headers=ALICE)
+    assert r.status_code == 400
+    ok = client.post("/assistant/invoke", json={"input": {"message": "where is my card"}, "config": {"configurable": {"backend": "custom"}}}, headers=ALICE)
+    assert ok.status_code == 200
+
+
+def test_classify_returns_the_classification(client: TestClient) -> None:
+    r = client.post("/classify/invoke", json={"input": {"text": "My card hasn't arrived yet"}}, headers=ALICE)
+    assert r.status_code == 200
+    out = r.json()["output"]
+    assert out["intent"] == "card_arrival"
+    assert out["backend"] == "custom" and len(out["ranking"]) == 5
+    r = client.post("/classify/batch", json={"inputs": [{"text": "my card hasn't arrived"}, {"text": "I want to close my account"}]}, headers=ALICE)
+    assert r.status_code == 200
+    assert [o["intent"] for o in r.json()["output"]] == ["card_arrival", "terminate_account"]
+
+
+def test_unavailable_backend_is_503(client: TestClient) -> None:
+    r = client.post("/classify/invoke", json={"input": {"text": "my card hasn't arrived"}, "config": {"configurable": {"backend": "gemini"}}}, headers=ALICE)
+    assert r.status_code == 503
+    assert "GOOGLE_API_KEY" in r.text or "unavailable" in r.text.lower()
+
+
+def test_assistant_answers_with_customer_data_and_isolation(client: TestClient) -> None:
+    r = client.post("/assistant/invoke", json={"input": {"message": "My new card still hasn't arrived, where is it?"}}, headers=ALICE)
+    assert r.status_code == 200
+    out = r.json()["output"]
+    assert out["intent"] == "card_arrival" and out["status"] == "answered"
+    assert out["tool"] and out["answer"]
+    # Bob asking the same question never sees Alice's cards.
+    with session_scope(__import__("assistant.bank.store", fromlist=["get_engine"]).get_engine()) as s:
+        alice_last4 = {c.last4 for c in s.scalars(select(Card).where(Card.customer_id == _ids()["alice"]))}
+    r = client.post("/assistant/invoke", json={"input": {"message": "My new card still hasn't arrived, where is it?"}}, headers=BOB)
+    assert r.status_code == 200
+    assert not any(l4 in r.text for l4 in alice_last4)
+
+
+def test_freeze_card_needs_confirmation_and_is_idempotent(client: TestClient) -> None:
+    from assistant.bank.store import get_engine
+
+    alice = _ids()["alice"]
+
+    def statuses() -> dict[str, str]:
+        with session_scope(get_engine()) as s:
+            return {c.last4: c.status for c in s.scalars(select(Card).where(Card.customer_id == alice))}
+
+    before = statuses()
+    r = client.post("/assistant/invoke", json={"input": {"message": "I lost my card, someone may have stolen it"}}, headers=ALICE)
+    out = r.json()["output"]
+    assert out["intent"] == "lost_or_stolen_card" and out["status"] == "confirmation_required"
+    action_id = out["pending_confirmation"]["action_id"]
+    assert statuses() == before  # nothing changes before the confirmation
+
+    # Bob cannot confirm Alice's action.
+    r = client.post("/assistant/invoke", json={"input": {"message": "yes", "confirm_action_id": action_id, "approve": True}}, headers=BOB)
+    assert r.status_code == 404
+    assert statuses() == before
+
+    r = client.post("/assistant/invoke", json={"input": {"message": "yes", "confirm_action_id": action_id, "approve": True}}, headers=ALICE)
+    assert r.status_code == 200 and r.json()["output"]["status"] == "confirmed"
+    after = statuses()
+    assert "frozen" in after.values() and after != before
+    # A retried confirmation changes nothing twice.
+    r = client.post("/assistant/invoke", json={"input": {"message": "yes", "confirm_action_id": action_id, "approve": True}}, headers=ALICE)
+    assert r.status_code == 200
+    assert statuses() == after
+
+
+def test_stream_endpoint_yields_the_answer(client: TestClient) -> None:
+    with client.stream("POST", "/assistant/stream", json={"input": {"message": "what is the exchange rate for euros?"}}, headers=ALICE) as r:
+        assert r.status_code == 200
+        text = "".join(r.iter_text())
+    assert "event: data" in text and "exchange_rate" in text
