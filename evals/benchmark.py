@@ -1,0 +1,222 @@
+"""Automatic comparative benchmark every N requests.
+
+The served app calls ``BenchmarkScheduler.record_request()`` once per /assistant or /classify
+request. Every ``settings.bench_every``-th call (0 = off) starts one benchmark round in a daemon
+thread, unless a round is already running (then that trigger is skipped, never queued): the
+caller is never blocked. A round runs a fixed probe set (a seeded sample of
+``settings.bench_size`` rows of the BANKING77 validation split, seed ``settings.seed``) through
+every backend ``get_models()`` returns and appends one JSON line per backend to the JSONL log
+(default ``<BANKING_HOME>/benchmarks/benchmarks.jsonl``)::
+
+    {"timestamp": ISO-8601 UTC, "round": int, "backend": str, "model_version": str, "n": int,
+     "accuracy": float|null, "p50_ms": float|null, "p99_ms": float|null, "device": str,
+     "error": str|null}
+
+Accuracy comes from batched predictions; p50/p99 are single-query latencies (ms) on the first
+``latency_sample`` probe texts (see ``evals.runner.evaluate_model``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from evals.runner import evaluate_model
+
+log = logging.getLogger(__name__)
+
+LOG_FIELDS = ("timestamp", "round", "backend", "model_version", "n", "accuracy", "p50_ms", "p99_ms", "device", "error")
+
+
+def default_log_path(settings: Any) -> Path:
+    """``<home>/benchmarks/benchmarks.jsonl``."""
+    return Path(settings.home) / "benchmarks" / "benchmarks.jsonl"
+
+
+def probe_set(settings: Any, size: int | None = None) -> tuple[list[str], list[str]]:
+    """Seeded sample (``settings.seed``) of ``size`` (default ``settings.bench_size``) rows of
+    the validation split, in validation order. Raises ``training.data.DataError``."""
+    from training.data import load_banking77
+
+    data = load_banking77(settings)
+    n = min(size or settings.bench_size, len(data.validation))
+    idx = sorted(random.Random(settings.seed).sample(range(len(data.validation)), n))
+    return [data.validation.texts[i] for i in idx], [data.validation.labels[i] for i in idx]
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    """All well-formed JSON object lines of the log (others skipped); [] when missing."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict):
+                rows.append(row)
+    return rows
+
+
+def _mean(xs: list[float]) -> float | None:
+    return round(sum(xs) / len(xs), 4) if xs else None
+
+
+def summarise_log(path: Path) -> list[dict[str, Any]]:
+    """One row per (backend, model_version) in the log, sorted by backend then first seen.
+
+    Keys: backend, model_version, rounds (lines), errors (lines with an error), first_timestamp,
+    last_timestamp, last_accuracy, mean_accuracy, min_accuracy, mean_p50_ms, mean_p99_ms,
+    last_p50_ms, last_p99_ms, device (last), last_error. Means are over the error-free lines.
+    Missing file -> [].
+    """
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in read_log(path):
+        groups.setdefault((str(row.get("backend")), str(row.get("model_version"))), []).append(row)
+    out = []
+    for (backend, version), rows in groups.items():
+        ok = [r for r in rows if not r.get("error") and r.get("accuracy") is not None]
+        last = rows[-1]
+        out.append({
+            "backend": backend,
+            "model_version": version,
+            "rounds": len(rows),
+            "errors": len(rows) - len(ok),
+            "first_timestamp": rows[0].get("timestamp"),
+            "last_timestamp": last.get("timestamp"),
+            "last_accuracy": last.get("accuracy"),
+            "mean_accuracy": _mean([r["accuracy"] for r in ok]),
+            "min_accuracy": min((r["accuracy"] for r in ok), default=None),
+            "mean_p50_ms": _mean([r["p50_ms"] for r in ok if r.get("p50_ms") is not None]),
+            "mean_p99_ms": _mean([r["p99_ms"] for r in ok if r.get("p99_ms") is not None]),
+            "last_p50_ms": last.get("p50_ms"),
+            "last_p99_ms": last.get("p99_ms"),
+            "device": last.get("device"),
+            "last_error": last.get("error"),
+        })
+    out.sort(key=lambda r: r["backend"])
+    return out
+
+
+class BenchmarkScheduler:
+    """Counts requests and runs a background benchmark round every ``settings.bench_every``.
+
+    Args:
+        settings: the app ``Settings`` (``bench_every``, ``bench_size``, ``seed``, ``home``, data).
+        get_models: called at the start of each round (in the background thread); returns
+            name -> ``IntentChatModel`` of the backends to measure (the available ones).
+        log_path: JSONL log (default ``default_log_path(settings)``).
+        latency_sample: single queries timed per backend per round (default 50).
+
+    Thread-safe. Round numbers continue from the last round found in an existing log.
+    """
+
+    def __init__(self, settings: Any, get_models: Callable[[], Mapping[str, Any]],
+                 log_path: Path | None = None, latency_sample: int = 50) -> None:
+        self.settings = settings
+        self.every = int(getattr(settings, "bench_every", 0) or 0)
+        self.size = int(settings.bench_size)
+        self.get_models = get_models
+        self.log_path = Path(log_path) if log_path else default_log_path(settings)
+        self.latency_sample = latency_sample
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._count = 0
+        self._thread: threading.Thread | None = None
+        self._probe: tuple[list[str], list[str]] | None = None
+        self._round = max((int(r.get("round", 0) or 0) for r in read_log(self.log_path)), default=0)
+        self.rounds_started = 0
+        self.rounds_skipped = 0
+
+    @property
+    def requests_seen(self) -> int:
+        """Requests counted so far by this scheduler."""
+        return self._count
+
+    def record_request(self) -> bool:
+        """Count one request; on every N-th, start a round in a daemon thread unless one is
+        running. Returns True when this call started a round. Never blocks on the round."""
+        if self.every <= 0:
+            return False
+        with self._lock:
+            self._count += 1
+            if self._count % self.every:
+                return False
+            if self._thread is not None and self._thread.is_alive():
+                self.rounds_skipped += 1
+                log.info("benchmark: round still running, trigger at request %d skipped", self._count)
+                return False
+            self._round += 1
+            self.rounds_started += 1
+            self._thread = threading.Thread(target=self._safe_round, args=(self._round,),
+                                            name=f"benchmark-round-{self._round}", daemon=True)
+            self._thread.start()
+            return True
+
+    def wait_idle(self, timeout_s: float = 60.0) -> bool:
+        """Wait until no round is running; True if idle within ``timeout_s`` seconds."""
+        t = self._thread
+        if t is not None:
+            t.join(timeout_s)
+            return not t.is_alive()
+        return True
+
+    def _safe_round(self, round_no: int) -> None:
+        try:
+            self.run_round(round_no)
+        except Exception:  # noqa: BLE001 - a background thread must not die noisily
+            log.exception("benchmark round %d failed", round_no)
+
+    def run_round(self, round_no: int | None = None) -> list[dict[str, Any]]:
+        """Run one round now (in the calling thread) and append its lines; returns them."""
+        if round_no is None:
+            with self._lock:
+                self._round += 1
+                round_no = self._round
+        rows: list[dict[str, Any]] = []
+        try:
+            if self._probe is None:
+                self._probe = probe_set(self.settings, self.size)
+            texts, labels = self._probe
+            models = dict(self.get_models())
+        except Exception as e:  # noqa: BLE001 - data or backend lookup failed: log it as a row
+            rows.append(self._row(round_no, "*", "unknown", 0, None, None, None, "unknown",
+                                  f"{type(e).__name__}: {e}"))
+            self.append(rows)
+            return rows
+        for name, model in models.items():
+            rep = evaluate_model(model, texts, labels, name=name, latency_sample=self.latency_sample,
+                                 seed=self.settings.seed, progress=False, top_confused=0)
+            rows.append(self._row(round_no, name, rep.model_version, rep.n, rep.accuracy,
+                                  rep.p50_ms, rep.p99_ms, rep.device, rep.error))
+        self.append(rows)
+        return rows
+
+    @staticmethod
+    def _row(round_no, backend, version, n, acc, p50, p99, device, error) -> dict[str, Any]:
+        r = lambda x, nd: None if x is None else round(float(x), nd)  # noqa: E731
+        return {"timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "round": round_no, "backend": backend, "model_version": version, "n": n,
+                "accuracy": r(acc, 4), "p50_ms": r(p50, 3), "p99_ms": r(p99, 3),
+                "device": device, "error": error}
+
+    def append(self, rows: list[dict[str, Any]]) -> None:
+        """Append rows as JSON lines (one write + flush per round, under a lock)."""
+        if not rows:
+            return
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        with self._write_lock, open(self.log_path, "a", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()

@@ -1,0 +1,256 @@
+"""One eval runner for every intent backend, on the same examples, measured the same way.
+
+For each backend (any ``models.base.IntentChatModel``):
+
+- exact-match accuracy and macro-F1 over the intents present in the gold labels, plus
+  per-intent precision / recall / F1 (scikit-learn ``accuracy_score``, ``f1_score``,
+  ``precision_recall_fscore_support``), from predictions made in batches (``classify_batch``);
+- the most confused (gold, predicted) label pairs (scikit-learn ``confusion_matrix``);
+- single-query latency p50 / p99 in ms: wall-clock time of ``model.invoke(text)`` (the path a
+  served request takes) on a seeded sample of ``latency_sample`` texts, one at a time. Backends
+  whose predictions already carry a per-query latency (``per_query_latency = True``, e.g. the
+  remote gemini backend, which sends one request per text) are not called again: their
+  predictions' ``latency_ms`` are used;
+- out-of-scope rejection (when OOS texts are given): the fraction of OOS queries whose top
+  confidence is below the backend's threshold (see ``resolve_threshold``).
+
+Errors of one backend (``BackendUnavailable`` or any exception) are recorded in its report's
+``error`` and never stop the others.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+DEFAULT_THRESHOLD = 0.5
+
+
+@dataclass
+class BackendReport:
+    """Results of one backend on one dataset.
+
+    Rates are fractions in [0, 1]; latencies are milliseconds. ``confused_pairs`` is a list of
+    ``{"gold", "predicted", "count"}`` dicts, most frequent first. ``latencies_ms`` holds the
+    measured single-query latencies (for the CDF plot); ``y_true``/``y_pred`` the gold and
+    predicted labels (for the confusion plot).
+    """
+
+    backend: str
+    model_version: str = "unknown"
+    n: int = 0
+    accuracy: float | None = None
+    macro_f1: float | None = None
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    confused_pairs: list[dict[str, Any]] = field(default_factory=list)
+    per_intent: dict[str, dict[str, float]] = field(default_factory=dict)
+    oos_rejection: float | None = None
+    oos_n: int = 0
+    threshold: float | None = None
+    device: str = "unknown"
+    error: str | None = None
+    latency_n: int = 0
+    latency_source: str = ""
+    eval_seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list, repr=False)
+    y_true: list[str] = field(default_factory=list, repr=False)
+    y_pred: list[str] = field(default_factory=list, repr=False)
+
+    def summary(self, include_oos: bool | None = None) -> dict[str, Any]:
+        """The one-line JSON view: backend, model_version, n, accuracy, macro_f1, p50_ms,
+        p99_ms, confused_pairs (+ oos_rejection when OOS was measured, + error when any)."""
+        out: dict[str, Any] = {
+            "backend": self.backend,
+            "model_version": self.model_version,
+            "n": self.n,
+            "accuracy": _r(self.accuracy),
+            "macro_f1": _r(self.macro_f1),
+            "p50_ms": _r(self.p50_ms, 3),
+            "p99_ms": _r(self.p99_ms, 3),
+            "confused_pairs": self.confused_pairs,
+        }
+        if include_oos or (include_oos is None and self.oos_n):
+            out["oos_rejection"] = _r(self.oos_rejection)
+            out["threshold"] = self.threshold
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+def _r(x: float | None, nd: int = 4) -> float | None:
+    return None if x is None else round(float(x), nd)
+
+
+def resolve_threshold(model: Any, threshold: float | None = None, settings: Any = None) -> float:
+    """The confidence threshold used for out-of-scope rejection, in order of precedence:
+    the explicit ``threshold``; the backend's saved ``model.confidence_threshold`` (when the
+    model exposes one); ``settings.confidence_threshold``; ``DEFAULT_THRESHOLD`` (0.5)."""
+    if threshold is not None:
+        return float(threshold)
+    saved = getattr(model, "confidence_threshold", None)
+    if saved is not None:
+        return float(saved)
+    if settings is not None and getattr(settings, "confidence_threshold", None) is not None:
+        return float(settings.confidence_threshold)
+    return DEFAULT_THRESHOLD
+
+
+def percentile_ms(values: Sequence[float], q: float) -> float | None:
+    """``q``-th percentile (0-100, linear interpolation, numpy) of ``values``; None if empty."""
+    return float(np.percentile(np.asarray(values, dtype=float), q)) if len(values) else None
+
+
+def confused_pairs(y_true: Sequence[str], y_pred: Sequence[str], top: int = 10) -> list[dict[str, Any]]:
+    """The ``top`` most frequent off-diagonal (gold, predicted) pairs of the confusion matrix."""
+    from sklearn.metrics import confusion_matrix
+
+    labels = sorted(set(y_true) | set(y_pred))
+    cm = confusion_matrix(y_true, y_pred, labels=labels)
+    np.fill_diagonal(cm, 0)
+    flat = np.argsort(-cm, axis=None, kind="stable")[:top]
+    out = []
+    for idx in flat:
+        i, j = divmod(int(idx), len(labels))
+        if cm[i, j] <= 0:
+            break
+        out.append({"gold": labels[i], "predicted": labels[j], "count": int(cm[i, j])})
+    return out
+
+
+def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str]) -> dict[str, Any]:
+    """accuracy, macro_f1 (over the gold label set, zero_division=0) and per-intent
+    precision/recall/f1/support, all from scikit-learn."""
+    from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
+
+    labels = sorted(set(y_true))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        "per_intent": {
+            lab: {"precision": round(float(p[i]), 4), "recall": round(float(r[i]), 4),
+                  "f1": round(float(f[i]), 4), "support": int(s[i])}
+            for i, lab in enumerate(labels)
+        },
+    }
+
+
+def _batches(seq: Sequence[str], size: int) -> Iterable[list[str]]:
+    for i in range(0, len(seq), size):
+        yield list(seq[i : i + size])
+
+
+def _device_of(model: Any) -> str:
+    dev = getattr(model, "device", None)
+    return str(dev) if dev is not None else "unknown"
+
+
+def predict_all(model: Any, texts: Sequence[str], batch_size: int = 64, progress: Any = None) -> list:
+    """``model.classify_batch`` over ``texts`` in chunks of ``batch_size``; returns the
+    ``IntentPrediction`` list. ``progress``: an optional tqdm bar advanced per text."""
+    preds = []
+    for chunk in _batches(texts, batch_size):
+        preds.extend(model.classify_batch(chunk))
+        if progress is not None:
+            progress.update(len(chunk))
+    return preds
+
+
+def measure_latency(model: Any, texts: Sequence[str], progress: Any = None) -> list[float]:
+    """Wall-clock ms of ``model.invoke(text)`` for each text, one query at a time."""
+    out = []
+    for t in texts:
+        t0 = time.perf_counter()
+        model.invoke(t)
+        out.append((time.perf_counter() - t0) * 1000.0)
+        if progress is not None:
+            progress.update(1)
+    return out
+
+
+def evaluate_model(
+    model: Any,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    *,
+    name: str | None = None,
+    oos_texts: Sequence[str] | None = None,
+    threshold: float | None = None,
+    settings: Any = None,
+    latency_sample: int = 200,
+    batch_size: int = 64,
+    seed: int = 13,
+    top_confused: int = 10,
+    progress: bool = True,
+) -> BackendReport:
+    """Evaluate one backend on ``texts``/``labels`` (parallel lists of equal, non-zero length).
+
+    Returns a ``BackendReport``; failures are reported in ``report.error``, never raised.
+    ``latency_sample``: number of single queries timed (seeded sample, ``seed``); 0 skips
+    latency. ``threshold``: see ``resolve_threshold``. ``progress``: show a tqdm bar (stderr).
+    """
+    from tqdm.auto import tqdm
+
+    if len(texts) != len(labels) or not texts:
+        raise ValueError("evaluate_model needs non-empty, parallel texts and labels.")
+    name = name or getattr(model, "backend_name", "model")
+    rep = BackendReport(backend=name, n=len(texts), device=_device_of(model))
+    t_start = time.perf_counter()
+    try:
+        rep.model_version = str(model.model_version)
+    except Exception as e:  # noqa: BLE001
+        rep.model_version = f"unknown ({type(e).__name__})"
+    per_query = bool(getattr(model, "per_query_latency", False))
+    n_lat = 0 if per_query else min(latency_sample, len(texts))
+    n_oos = len(oos_texts or [])
+    bar = tqdm(total=len(texts) + n_lat + n_oos, desc=f"eval {name}", unit="q",
+               disable=not progress, leave=False)
+    try:
+        preds = predict_all(model, texts, batch_size, bar)
+        rep.y_true, rep.y_pred = list(labels), [p.intent for p in preds]
+        m = classification_metrics(rep.y_true, rep.y_pred)
+        rep.accuracy, rep.macro_f1, rep.per_intent = m["accuracy"], m["macro_f1"], m["per_intent"]
+        rep.confused_pairs = confused_pairs(rep.y_true, rep.y_pred, top_confused)
+        if per_query:
+            lat = [float(p.latency_ms) for p in preds]
+            rng = random.Random(seed)
+            rep.latencies_ms = rng.sample(lat, min(latency_sample, len(lat))) if latency_sample else []
+            rep.latency_source = "per-query latency_ms reported by the backend"
+        elif n_lat:
+            rng = random.Random(seed)
+            sample = [texts[i] for i in sorted(rng.sample(range(len(texts)), n_lat))]
+            rep.latencies_ms = measure_latency(model, sample, bar)
+            rep.latency_source = "wall-clock of model.invoke(text), one query at a time"
+        rep.latency_n = len(rep.latencies_ms)
+        rep.p50_ms = percentile_ms(rep.latencies_ms, 50)
+        rep.p99_ms = percentile_ms(rep.latencies_ms, 99)
+        if n_oos:
+            rep.threshold = resolve_threshold(model, threshold, settings)
+            oos_preds = predict_all(model, list(oos_texts), batch_size, bar)
+            rep.oos_n = len(oos_preds)
+            rep.oos_rejection = sum(p.confidence < rep.threshold for p in oos_preds) / rep.oos_n
+    except Exception as e:  # noqa: BLE001 - one backend's failure must not stop the others
+        rep.error = f"{type(e).__name__}: {e}"
+    finally:
+        bar.close()
+    rep.eval_seconds = time.perf_counter() - t_start
+    return rep
+
+
+def evaluate_models(
+    models: Mapping[str, Any],
+    texts: Sequence[str],
+    labels: Sequence[str],
+    **kwargs: Any,
+) -> dict[str, BackendReport]:
+    """Evaluate every backend in ``models`` (name -> IntentChatModel) on the same examples.
+
+    Keyword arguments are those of ``evaluate_model``. Returns name -> ``BackendReport`` in the
+    order of ``models``.
+    """
+    return {name: evaluate_model(m, texts, labels, name=name, **kwargs) for name, m in models.items()}
