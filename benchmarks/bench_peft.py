@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     if model.version_dir() and (model.version_dir() / "metrics.json").is_file() and (a.runtime or ps.runtime) == "local":
         m = json.loads((model.version_dir() / "metrics.json").read_text())
         result["training_seconds"] = m.get("training_seconds")
-        result["n_train_seen"] = m.get("steps", 0) * ps.batch_size
+        result["training_steps"] = m.get("steps")
+        result["n_train"] = m.get("n_train")
     print(json.dumps(result, indent=2))
     if a.out:
         a.out.write_text(json.dumps(result, indent=2))
