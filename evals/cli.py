@@ -37,8 +37,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--split", choices=("test", "validation"), default="test",
                    help="BANKING77 split when --file is not given (default test).")
     p.add_argument("--oos-file", type=Path, help="JSON list of out-of-scope queries: adds oos_rejection.")
-    p.add_argument("--threshold", type=float, help="Confidence threshold for OOS rejection "
-                   "(default: the backend's saved threshold, else BANKING_CONFIDENCE_THRESHOLD, else 0.5).")
+    p.add_argument("--threshold", type=float, help="Confidence threshold for OOS rejection (default: BANKING_OOS_THRESHOLD, else the "
+                   "backend's saved out-of-scope threshold, else BANKING_CONFIDENCE_THRESHOLD, else 0.5).")
     p.add_argument("--limit", type=int, help="Score a seeded random sample of N examples.")
     p.add_argument("--latency-sample", type=int, default=200, help="Single queries timed per backend (default 200).")
     p.add_argument("--batch-size", type=int, default=64)
@@ -117,10 +117,11 @@ def load_eval_data(args: argparse.Namespace, settings: Any) -> tuple[str, list[s
 
 
 def default_backend_factory(name: str, settings: Any) -> Any:
-    """``chains.backends.get_backend(name, settings)`` (imported lazily)."""
+    """``chains.backends.get_backend(name)``, the process-wide instance (imported lazily; the
+    registry reads the process settings itself, so ``settings`` is not passed on)."""
     from chains.backends import get_backend
 
-    return get_backend(name, settings)
+    return get_backend(name)
 
 
 def obtain_models(names: list[str], settings: Any, factory: BackendFactory) -> dict[str, Any]:

@@ -87,14 +87,29 @@ def _r(x: float | None, nd: int = 4) -> float | None:
 
 
 def resolve_threshold(model: Any, threshold: float | None = None, settings: Any = None) -> float:
-    """The confidence threshold used for out-of-scope rejection, in order of precedence:
-    the explicit ``threshold``; the backend's saved ``model.confidence_threshold`` (when the
-    model exposes one); ``settings.confidence_threshold``; ``DEFAULT_THRESHOLD`` (0.5)."""
+    """The confidence below which a query counts as rejected (out of scope), mirroring the
+    assistant chain's guard (``chains.assistant.thresholds_for``), in order of precedence:
+
+    1. the explicit ``threshold``;
+    2. ``settings.oos_threshold`` when set (the operator's override);
+    3. the out-of-scope threshold saved with the model: ``model.thresholds["oos_threshold"]``
+       (custom/peft model versions), else ``model.confidence_threshold``;
+    4. ``settings.confidence_threshold``;
+    5. ``DEFAULT_THRESHOLD`` (0.5).
+    """
     if threshold is not None:
         return float(threshold)
-    saved = getattr(model, "confidence_threshold", None)
-    if saved is not None:
-        return float(saved)
+    if settings is not None and getattr(settings, "oos_threshold", None) is not None:
+        return float(settings.oos_threshold)
+    try:
+        saved = dict(getattr(model, "thresholds", None) or {})
+    except Exception:  # noqa: BLE001 - e.g. an untrained model cannot load its metrics
+        saved = {}
+    if saved.get("oos_threshold") is not None:
+        return float(saved["oos_threshold"])
+    attr = getattr(model, "confidence_threshold", None)
+    if attr is not None:
+        return float(attr)
     if settings is not None and getattr(settings, "confidence_threshold", None) is not None:
         return float(settings.confidence_threshold)
     return DEFAULT_THRESHOLD

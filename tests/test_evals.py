@@ -133,12 +133,14 @@ def test_oos_rejection_and_threshold_precedence(tfidf_model, data, settings):
     assert rep.oos_n == 100 and rep.threshold == 0.3
     assert rep.oos_rejection == pytest.approx(sum(c < 0.3 for c in confs) / 100)
     assert rep.summary()["oos_rejection"] == round(rep.oos_rejection, 4)
-    # precedence: explicit > model's saved threshold > settings > 0.5
-    assert resolve_threshold(tfidf_model, None, settings) == 0.5
-    assert resolve_threshold(tfidf_model, None, settings.model_copy(update={"confidence_threshold": 0.4})) == 0.4
+    # precedence: explicit > settings.oos_threshold > model's saved threshold > settings.confidence_threshold > 0.5
+    plain = settings.model_copy(update={"oos_threshold": None, "confidence_threshold": None})
+    assert resolve_threshold(tfidf_model, None, plain) == 0.5
+    assert resolve_threshold(tfidf_model, None, plain.model_copy(update={"confidence_threshold": 0.4})) == 0.4
     saved = tfidf_model.model_copy(update={"confidence_threshold": 0.25})
-    assert resolve_threshold(saved, None, settings.model_copy(update={"confidence_threshold": 0.4})) == 0.25
-    assert resolve_threshold(saved, 0.7, settings) == 0.7
+    assert resolve_threshold(saved, None, plain.model_copy(update={"confidence_threshold": 0.4})) == 0.25
+    assert resolve_threshold(saved, None, plain.model_copy(update={"oos_threshold": 0.1})) == 0.1
+    assert resolve_threshold(saved, 0.7, plain) == 0.7
 
 
 def test_one_failing_backend_does_not_stop_the_others(tfidf_model, data, fake, monkeypatch):
