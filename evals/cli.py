@@ -159,7 +159,7 @@ def print_table(reports: dict, with_oos: bool) -> None:
         row = [r.backend, r.model_version, str(r.n), f(r.accuracy, True), f(r.macro_f1, True), f(r.p50_ms), f(r.p99_ms)]
         if with_oos:
             row.append(f"{f(r.oos_rejection, True)} @ {r.threshold:.2f}" if r.oos_n else "–")
-        row.append(r.error or "")
+        row.append(r.error or (f"{len(r.failures)} queries failed: {r.failures[0]}" if r.failures else ""))
         t.add_row(*row)
     console.print(t)
     for r in reports.values():

@@ -35,7 +35,8 @@ class BackendReport:
     """Results of one backend on one dataset.
 
     Rates are fractions in [0, 1]; latencies are milliseconds. ``confused_pairs`` is a list of
-    ``{"gold", "predicted", "count"}`` dicts, most frequent first. ``latencies_ms`` holds the
+    ``{"gold", "predicted", "count"}`` dicts, most frequent first. ``failures``: messages of
+    single queries the backend could not answer (counted as wrong, see ``predict_all``). ``latencies_ms`` holds the
     measured single-query latencies (for the CDF plot); ``y_true``/``y_pred`` the gold and
     predicted labels (for the confusion plot).
     """
@@ -56,6 +57,7 @@ class BackendReport:
     error: str | None = None
     latency_n: int = 0
     latency_source: str = ""
+    failures: list[str] = field(default_factory=list)
     eval_seconds: float = 0.0
     latencies_ms: list[float] = field(default_factory=list, repr=False)
     y_true: list[str] = field(default_factory=list, repr=False)
@@ -77,6 +79,8 @@ class BackendReport:
         if include_oos or (include_oos is None and self.oos_n):
             out["oos_rejection"] = _r(self.oos_rejection)
             out["threshold"] = self.threshold
+        if self.failures:
+            out["failed_queries"] = len(self.failures)
         if self.error:
             out["error"] = self.error
         return out
@@ -165,12 +169,46 @@ def _device_of(model: Any) -> str:
     return str(dev) if dev is not None else "unknown"
 
 
-def predict_all(model: Any, texts: Sequence[str], batch_size: int = 64, progress: Any = None) -> list:
+FAILED_LABEL = "(failed)"
+
+
+def predict_all(model: Any, texts: Sequence[str], batch_size: int = 64, progress: Any = None,
+                failures: list[str] | None = None) -> list:
     """``model.classify_batch`` over ``texts`` in chunks of ``batch_size``; returns the
-    ``IntentPrediction`` list. ``progress``: an optional tqdm bar advanced per text."""
+    ``IntentPrediction`` list. ``progress``: an optional tqdm bar advanced per text.
+
+    A chunk that fails with a per-query error (an exception whose class has
+    ``per_query = True``, e.g. a refused or malformed Gemini answer) keeps the answers the error
+    carries in ``partial`` (predictions and per-query errors in input order; without it the
+    chunk is retried one text at a time). A text that failed becomes a prediction
+    ``FAILED_LABEL`` with confidence 0 (so it counts as wrong) and its message is appended to
+    ``failures``. Any other exception propagates.
+    """
+    from models.base import IntentPrediction
+
+    def failed(e: BaseException) -> IntentPrediction:
+        if failures is not None:
+            failures.append(f"{type(e).__name__}: {e}")
+        return IntentPrediction(FAILED_LABEL, 0.0, [(FAILED_LABEL, 0.0)])
+
     preds = []
     for chunk in _batches(texts, batch_size):
-        preds.extend(model.classify_batch(chunk))
+        try:
+            preds.extend(model.classify_batch(chunk))
+        except Exception as e:  # noqa: BLE001
+            if not getattr(e, "per_query", False):
+                raise
+            partial = getattr(e, "partial", None)
+            if isinstance(partial, list) and len(partial) == len(chunk):
+                preds.extend(failed(r) if isinstance(r, BaseException) else r for r in partial)
+            else:
+                for t in chunk:
+                    try:
+                        preds.extend(model.classify_batch([t]))
+                    except Exception as e1:  # noqa: BLE001
+                        if not getattr(e1, "per_query", False):
+                            raise
+                        preds.append(failed(e1))
         if progress is not None:
             progress.update(len(chunk))
     return preds
@@ -226,7 +264,9 @@ def evaluate_model(
     bar = tqdm(total=len(texts) + n_lat + n_oos, desc=f"eval {name}", unit="q",
                disable=not progress, leave=False)
     try:
-        preds = predict_all(model, texts, batch_size, bar)
+        preds = predict_all(model, texts, batch_size, bar, rep.failures)
+        if len(rep.failures) == len(texts):
+            raise RuntimeError(f"every query failed; first: {rep.failures[0]}")
         rep.y_true, rep.y_pred = list(labels), [p.intent for p in preds]
         m = classification_metrics(rep.y_true, rep.y_pred)
         rep.accuracy, rep.macro_f1, rep.per_intent = m["accuracy"], m["macro_f1"], m["per_intent"]
@@ -246,7 +286,7 @@ def evaluate_model(
         rep.p99_ms = percentile_ms(rep.latencies_ms, 99)
         if n_oos:
             rep.threshold = resolve_threshold(model, threshold, settings)
-            oos_preds = predict_all(model, list(oos_texts), batch_size, bar)
+            oos_preds = predict_all(model, list(oos_texts), batch_size, bar, rep.failures)
             rep.oos_n = len(oos_preds)
             rep.oos_rejection = sum(p.confidence < rep.threshold for p in oos_preds) / rep.oos_n
     except Exception as e:  # noqa: BLE001 - one backend's failure must not stop the others

@@ -161,7 +161,14 @@ class GeminiSettings(BaseSettings):
 
 
 class GeminiAnswerError(BackendUnavailable):
-    """Gemini answered, but not with a usable label (refused, blocked, malformed or off-schema)."""
+    """Gemini answered, but not with a usable label (refused, blocked, malformed or off-schema).
+
+    ``per_query = True``: the failure concerns this query only, so an eval can go on with the
+    others (see ``evals.runner.predict_all``). Raised by ``classify_batch`` with ``partial``: the
+    list of ``IntentPrediction`` / per-query ``GeminiAnswerError`` in input order."""
+
+    per_query: ClassVar[bool] = True
+    partial: list | None = None
 
 
 def response_schema(labels: list[str]) -> dict[str, Any]:
@@ -299,9 +306,26 @@ class GeminiIntentModel(IntentChatModel):
         neighbours = retriever.search_batch(list(texts), self.gemini.k_examples)
         workers = min(self.gemini.max_concurrency, len(texts))
         if workers == 1:
-            return [self._classify_one(t, n) for t, n in zip(texts, neighbours)]
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(self._classify_one, texts, neighbours))
+            results = [self._try_one(t, n) for t, n in zip(texts, neighbours)]
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                results = list(pool.map(self._try_one, texts, neighbours))
+        for r in results:
+            if isinstance(r, BackendUnavailable) and not isinstance(r, GeminiAnswerError):
+                raise r  # key refused, retries exhausted...: the whole backend is down
+        bad = [r for r in results if isinstance(r, GeminiAnswerError)]
+        if bad:
+            err = bad[0] if len(texts) == 1 else GeminiAnswerError(
+                f"{len(bad)} of {len(texts)} answers unusable; first: {bad[0]}")
+            err.partial = results  # predictions and per-query errors, in input order
+            raise err
+        return results  # type: ignore[return-value]
+
+    def _try_one(self, text: str, neighbours: list[Neighbour]) -> IntentPrediction | BackendUnavailable:
+        try:
+            return self._classify_one(text, neighbours)
+        except BackendUnavailable as e:
+            return e
 
     # --- internals ----------------------------------------------------------------------
     def _app_settings(self):

@@ -172,6 +172,20 @@ def test_gemini_row_against_fake_server(tfidf_model, data, fake):
     assert g.device == "remote" and "per-query" in g.latency_source
 
 
+def test_one_refused_gemini_answer_counts_as_wrong_not_as_a_dead_backend(data, fake):
+    from evals.runner import FAILED_LABEL
+    from fake_gemini import refusal_body
+
+    texts, labels = data.validation.texts[:12], data.validation.labels[:12]
+    fake.script = [(200, refusal_body())]  # the first request to arrive is refused
+    rep = evaluate_model(gemini_model(data, fake.base_url), texts, labels, latency_sample=5, progress=False)
+    assert rep.error is None and len(rep.failures) == 1 and "refused" in rep.failures[0]
+    assert len(fake.requests) == 12  # nothing re-sent: the batch error carried the other answers
+    assert rep.y_pred.count(FAILED_LABEL) == 1
+    assert rep.accuracy == pytest.approx(accuracy_score(labels, rep.y_pred))
+    assert rep.summary()["failed_queries"] == 1
+
+
 # --- LangSmith (offline) -----------------------------------------------------------------------
 
 def test_langsmith_suite_offline_matches_runner(tfidf_model, data, monkeypatch):
