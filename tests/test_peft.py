@@ -183,3 +183,26 @@ def test_unreachable_vllm_gives_a_clear_error(settings):
     assert not ok and url in reason and "unreachable" in reason
     with pytest.raises(BackendUnavailable, match="127.0.0.1:9"):
         model.invoke("I lost my card")
+
+
+def test_langserve_classify_with_backend_peft(trained, session_home, data):
+    """The lead's LangServe app answers through the peft backend (config backend=peft)."""
+    import shutil
+
+    from fastapi.testclient import TestClient
+
+    from assistant.bank.seed import seed_demo
+    from assistant.bank.store import get_engine
+    from assistant.server import create_app
+
+    dest = session_home / "models" / "peft" / trained.name
+    if not dest.exists():
+        shutil.copytree(trained, dest)
+    seed_demo(get_engine(), reset=True)
+    body = {"input": {"text": QUERIES[0]}, "config": {"configurable": {"backend": "peft"}}}
+    with TestClient(create_app()) as client:
+        r = client.post("/classify/invoke", json=body, headers={"Authorization": "Bearer demo-alice-key"})
+    assert r.status_code == 200, r.text
+    out = r.json()["output"]
+    assert out["backend"] == "peft" and out["intent"] in data.intents and out["model_version"] == trained.name
+    assert 0.0 < out["confidence"] <= 1.0 and len(out["ranking"]) == 5
