@@ -107,15 +107,39 @@ def thresholds_for(backend: str) -> tuple[float, float]:
     return oos, max(oos, clarify)
 
 
-def _customer_id(config: RunnableConfig | None) -> int:
+def customer_id_from(config: RunnableConfig | None) -> int:
+    """The authenticated customer id in ``config["configurable"]["customer_id"]``; raises
+    ``PermissionError`` when absent (interfaces set it from authentication only)."""
     cid = ((config or {}).get("configurable") or {}).get("customer_id")
     if cid is None:
         raise PermissionError("No authenticated customer for this request.")
     return int(cid)
 
 
-def guard_and_route(classification: AIMessage, message: str, customer_id: int) -> AssistantOutput:
-    """Apply the confidence guard to a contract ``AIMessage`` and run the chosen tool."""
+class GuardDecision(BaseModel):
+    """What the confidence guard decided for one classification.
+
+    ``action``: "route" (run the intent's tool), "clarify" (ask which of the top candidates) or
+    "out_of_scope" (decline politely); ``answer`` is the reply for the last two (empty for
+    "route"); ``base`` holds the classification fields every :class:`AssistantOutput` carries
+    (intent, confidence, ranking, backend, model_version, latency_ms).
+    """
+
+    action: Literal["route", "clarify", "out_of_scope"]
+    answer: str = ""
+    base: dict[str, Any]
+
+    def output(self) -> AssistantOutput:
+        """The turn's output when the guard stops it (clarify / out_of_scope)."""
+        if self.action == "route":
+            raise ValueError("a routed decision has no guard output; run the tool")
+        return AssistantOutput(answer=self.answer, status=self.action, **self.base)
+
+
+def guard(classification: AIMessage) -> GuardDecision:
+    """Apply the confidence guard (thresholds from :func:`thresholds_for`) to a contract
+    ``AIMessage``: below ``oos_threshold`` -> out_of_scope, below ``clarify_threshold`` ->
+    clarify (naming the top-3 candidates), otherwise route to the intent's tool."""
     meta = classification.response_metadata
     base = dict(
         intent=meta["intent"],
@@ -127,7 +151,7 @@ def guard_and_route(classification: AIMessage, message: str, customer_id: int) -
     )
     oos_t, clarify_t = thresholds_for(meta.get("backend", "custom"))
     if meta["confidence"] < oos_t:
-        return AssistantOutput(answer=OUT_OF_SCOPE_ANSWER, status="out_of_scope", **base)
+        return GuardDecision(action="out_of_scope", answer=OUT_OF_SCOPE_ANSWER, base=base)
     if meta["confidence"] < clarify_t:
         top = [intent_title(r["intent"]) for r in meta["ranking"][:3]]
         question = (
@@ -135,16 +159,58 @@ def guard_and_route(classification: AIMessage, message: str, customer_id: int) -
             + ", ".join(f"'{t}'" for t in top[:-1])
             + f" or '{top[-1]}'?"
         )
-        return AssistantOutput(answer=question, status="clarify", **base)
-    result = tools.run_tool(get_engine(), customer_id, meta["intent"], message)
+        return GuardDecision(action="clarify", answer=question, base=base)
+    return GuardDecision(action="route", base=base)
+
+
+def run_intent_tool(customer_id: int, decision: GuardDecision, message: str) -> AssistantOutput:
+    """Run the banking tool of a routed ``decision`` for ``customer_id`` (one transaction).
+
+    Status is "confirmation_required" when the tool proposed a state-changing action (nothing
+    has changed yet; see :func:`decide`), else "answered". Raises ``ValueError`` for an unknown
+    intent, ``LookupError`` for an unknown customer.
+    """
+    result = tools.run_tool(get_engine(), customer_id, decision.base["intent"], message)
     return AssistantOutput(
         answer=result.answer,
         status="confirmation_required" if result.pending_confirmation else "answered",
         tool=result.tool,
         data=result.data,
         pending_confirmation=result.pending_confirmation,
-        **base,
+        **decision.base,
     )
+
+
+def guard_and_route(classification: AIMessage, message: str, customer_id: int) -> AssistantOutput:
+    """Apply the confidence guard to a contract ``AIMessage`` and run the chosen tool."""
+    decision = guard(classification)
+    if decision.action != "route":
+        return decision.output()
+    return run_intent_tool(customer_id, decision, message)
+
+
+def yes_or_no(text: str) -> bool | None:
+    """True for a short affirmative reply ("yes", "ok, do it"), False for a short negative one
+    ("no", "cancel"), None for anything else (including replies of 40+ characters)."""
+    if len(text) >= 40:
+        return None
+    if YES.match(text):
+        return True
+    if NO.match(text):
+        return False
+    return None
+
+
+def reply_to_pending(customer_id: int, message: str) -> AssistantOutput | None:
+    """When ``message`` is a short yes/no and the customer has a pending action, decide it
+    (see :func:`decide`); otherwise None (the message is a new request)."""
+    answer = yes_or_no(message)
+    if answer is None:
+        return None
+    pending = tools.latest_pending_action(get_engine(), customer_id)
+    if not pending:
+        return None
+    return decide(customer_id, pending["action_id"], answer)
 
 
 def decide(customer_id: int, action_id: str, approve: bool) -> AssistantOutput:
@@ -166,12 +232,12 @@ def build_assistant_chain(intent_chain: Runnable | None = None) -> Runnable:
 
     def turn(inp: AssistantInput | dict, config: RunnableConfig) -> AssistantOutput:
         req = inp if isinstance(inp, AssistantInput) else AssistantInput.model_validate(inp)
-        cid = _customer_id(config)
+        cid = customer_id_from(config)
         if req.confirm_action_id:
             return decide(cid, req.confirm_action_id, bool(req.approve))
-        pending = tools.latest_pending_action(get_engine(), cid)
-        if pending and (YES.match(req.message) or NO.match(req.message)) and len(req.message) < 40:
-            return decide(cid, pending["action_id"], bool(YES.match(req.message)))
+        replied = reply_to_pending(cid, req.message)
+        if replied is not None:
+            return replied
         classification = intent_chain.invoke([HumanMessage(req.message)], config)
         return guard_and_route(classification, req.message, cid)
 
