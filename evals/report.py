@@ -28,6 +28,16 @@ def _plt():
     return plt
 
 
+def _plain_log_ticks(ax) -> None:
+    """Log-scale x axis labelled 1, 2, 5, 10, 20... instead of powers of ten."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    fmt = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(fmt)
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+
+
 def plot_confusion(rep: BackendReport, path: Path, max_intents: int = 14) -> Path | None:
     """Row-normalised confusion matrix of the intents in ``rep.confused_pairs`` (at most
     ``max_intents``). Returns the PNG path, or None when there is nothing to plot."""
@@ -79,6 +89,7 @@ def plot_latency_cdf(reports: Mapping[str, BackendReport], path: Path) -> Path |
         y = np.arange(1, len(x) + 1) / len(x)
         ax.step(x, y, where="post", label=f"{r.backend} (p50 {r.p50_ms:.1f} ms, p99 {r.p99_ms:.1f} ms, n={len(x)})")
     ax.set_xscale("log")
+    _plain_log_ticks(ax)
     ax.set_xlabel("single-query latency (ms, log scale)")
     ax.set_ylabel("fraction of queries")
     ax.set_ylim(0, 1.01)
@@ -103,6 +114,7 @@ def plot_accuracy_vs_latency(reports: Mapping[str, BackendReport], path: Path) -
         ax.annotate(f"{r.backend}\n{r.accuracy * 100:.1f} %, {r.p50_ms:.1f} ms", (r.p50_ms, r.accuracy * 100),
                     textcoords="offset points", xytext=(6, 6), fontsize=8)
     ax.set_xscale("log")
+    _plain_log_ticks(ax)
     lo = min(r.accuracy for r in reps) * 100
     ax.set_ylim(max(0, lo - 10), 100)
     xs = [r.p50_ms for r in reps]

@@ -327,6 +327,13 @@ class GeminiIntentModel(IntentChatModel):
         except BackendUnavailable as e:
             return e
 
+    def warm_up(self) -> str:
+        """Build the retrieval index now (loads the training split and, with MiniLM, encodes
+        it: about a minute on 2 CPU cores the first time, then read from the cache under
+        ``<home>/cache/retrieval``). Call from a background thread at startup so the first
+        gemini request does not pay for it. Returns the retrieval method description."""
+        return self._get_retriever().build().description
+
     # --- internals ----------------------------------------------------------------------
     def _app_settings(self):
         if self.app_settings is None:
