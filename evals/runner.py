@@ -165,8 +165,18 @@ def _batches(seq: Sequence[str], size: int) -> Iterable[list[str]]:
 
 
 def _device_of(model: Any) -> str:
+    """``model.device`` when the backend exposes one ("remote" for API backends); otherwise
+    "cpu" when this process has no CUDA device (so a local model can only be on the CPU),
+    else "unknown"."""
     dev = getattr(model, "device", None)
-    return str(dev) if dev is not None else "unknown"
+    if dev is not None:
+        return str(dev)
+    try:
+        import torch
+
+        return "unknown" if torch.cuda.is_available() else "cpu"
+    except ImportError:
+        return "cpu"
 
 
 FAILED_LABEL = "(failed)"
