@@ -324,6 +324,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cur.close()
 
 
+_SCHEMA_READY: set[str] = set()
+
+
 def make_engine(url: str) -> Engine:
     """Return the (cached, one per URL) SQLAlchemy engine for ``url``.
 
@@ -378,7 +381,9 @@ def get_engine(settings=None, *, create: bool = True) -> Engine:
         from assistant.settings import get_settings
 
         settings = get_settings()
-    engine = make_engine(settings.resolved_database_url)
-    if create:
-        create_schema(engine)
+    url = settings.resolved_database_url
+    engine = make_engine(url)
+    if create and url not in _SCHEMA_READY:
+        create_schema(engine)  # once per URL and process: get_engine() sits on the request path
+        _SCHEMA_READY.add(url)
     return engine
