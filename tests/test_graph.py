@@ -150,7 +150,7 @@ def test_graph_and_chain_give_the_same_answer(graph, ids) -> None:
             assert g[key] == c[key], (text, key)
 
 
-FOLLOW_UPS = ["what about the other card?", "and my other card?", "what about the other one?"]
+FOLLOW_UPS = ["what about the other card?", "and my other card?", "what about the other one?", "what about that one?", "and that one?"]
 
 
 def test_follow_up_is_understood_in_context(graph, ids) -> None:
