@@ -1,6 +1,6 @@
 """The ``banking-assistant`` command line.
 
-Commands: ``train custom|peft``, ``ask``, ``chat``, ``serve``, ``seed-db``, and (from evals/cli.py)
+Commands: ``train custom|peft``, ``ask``, ``chat``, ``serve``, ``ui``, ``seed-db``, and (from evals/cli.py)
 ``eval`` and ``bench-log``. Errors print one clear line on stderr and exit non-zero
 (2 = bad input or missing data, 1 = the assistant could not answer); never a traceback.
 
@@ -168,6 +168,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ui(args: argparse.Namespace) -> int:
+    from assistant.ui import run_ui
+
+    ensure_database()
+    ensure_custom_model()
+    run_ui(args.host, args.port)
+    return 0
+
+
 def cmd_seed(args: argparse.Namespace) -> int:
     from assistant.bank.seed import seed_demo
     from assistant.bank.store import create_schema, get_engine
@@ -209,6 +218,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.set_defaults(func=cmd_serve)
+
+    u = sub.add_parser("ui", help="open the Chainlit chat UI (log in as a demo customer)")
+    u.add_argument("--host", default="127.0.0.1")
+    u.add_argument("--port", type=int, default=8000)
+    u.set_defaults(func=cmd_ui)
 
     d = sub.add_parser("seed-db", help="create the schema and demo customers; print demo keys")
     d.add_argument("--reset", action="store_true", help="recreate the demo customers with fresh dates")

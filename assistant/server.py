@@ -4,6 +4,7 @@ Routes:
 - ``/assistant/{invoke,batch,stream}``: one conversational turn (chains/assistant.py).
 - ``/classify/{invoke,batch}``: the intent classification alone (chains/intent.py).
 - ``/health``: liveness plus which backends are available (no authentication).
+- ``/benchmarks``: the automatic comparative benchmark log summarised (operator key only).
 - ``/assistant/playground``: the LangServe playground (its calls need the bearer key too).
 
 Authentication: ``Authorization: Bearer <api key>``; keys are stored hashed and map to one
@@ -15,6 +16,7 @@ Unavailable backend: 503. Unknown pending action: 404.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -30,7 +32,8 @@ from assistant.bank.tools import ActionExpiredError
 from assistant.bank.store import create_schema, get_engine
 from assistant.settings import get_settings
 from chains.assistant import AssistantInput, AssistantOutput, RankedIntent, build_assistant_chain, validate_message
-from chains.backends import available_backends
+from chains.backends import available_backends, get_backend
+from evals.benchmark import BenchmarkScheduler, summarise_log
 from chains.intent import build_intent_chain
 from models.base import BackendUnavailable
 
@@ -100,6 +103,27 @@ async def _refuse_foreign_configurable(request: Request) -> None:
                 )
 
 
+def require_operator(principal: Principal = Depends(require_principal)) -> Principal:
+    """The key must be an operator's (403 otherwise)."""
+    if principal.role != "operator":
+        raise HTTPException(403, "Operator key required.")
+    return principal
+
+
+def available_models() -> dict[str, Any]:
+    """name -> backend instance for every backend that reports itself available."""
+    return {name: get_backend(name) for name, v in available_backends().items() if v["available"]}
+
+
+def _warm_up_gemini() -> None:
+    gemini = get_backend("gemini")
+    if gemini.availability()[0] and hasattr(gemini, "warm_up"):
+        try:
+            gemini.warm_up()  # builds the retrieval index off the request path
+        except Exception:  # noqa: BLE001 - a failed warm-up only means the first request pays for it
+            pass
+
+
 async def customer_config(config: dict, request: Request) -> dict:
     """LangServe ``per_req_config_modifier``: refuse foreign configurable fields, then set the
     authenticated customer id (the only way it reaches the chain)."""
@@ -124,6 +148,14 @@ def create_app() -> FastAPI:
     """Build the FastAPI app (creates the database schema if missing)."""
     settings = get_settings()
     create_schema(get_engine())
+    scheduler = BenchmarkScheduler(settings, get_models=available_models)
+    threading.Thread(target=_warm_up_gemini, name="gemini-warm-up", daemon=True).start()
+
+    def count_request(request: Request) -> None:
+        """Every N-th assistant/classify call starts a background benchmark round."""
+        if request.method == "POST":
+            scheduler.record_request()
+
     app = FastAPI(title="Banking assistant", version="0.1.0",
                   description="BANKING77 intent recognition with three backends and banking tools.")
 
@@ -148,6 +180,13 @@ def create_app() -> FastAPI:
         """Liveness and backend availability (no authentication)."""
         return {"status": "ok", "default_backend": settings.backend, "backends": available_backends()}
 
+    app.state.benchmarks = scheduler
+
+    @app.get("/benchmarks")
+    def benchmarks(_: Principal = Depends(require_operator)) -> dict[str, Any]:
+        """Summary of the benchmark log: one row per backend (operator key only)."""
+        return {"every": scheduler.every, "log": str(scheduler.log_path), "backends": summarise_log(scheduler.log_path)}
+
     intent_chain = build_intent_chain()
     classify_chain = (
         RunnableLambda(lambda inp: [HumanMessage((inp if isinstance(inp, ClassifyInput) else ClassifyInput.model_validate(inp)).text)])
@@ -158,13 +197,13 @@ def create_app() -> FastAPI:
     add_routes(
         app, build_assistant_chain(intent_chain), path="/assistant",
         input_type=AssistantInput, output_type=AssistantOutput,
-        per_req_config_modifier=customer_config, dependencies=[Depends(require_customer)],
+        per_req_config_modifier=customer_config, dependencies=[Depends(require_customer), Depends(count_request)],
         enabled_endpoints=["invoke", "batch", "stream", "input_schema", "output_schema", "config_schema", "playground"],
     )
     add_routes(
         app, classify_chain, path="/classify",
         input_type=ClassifyInput, output_type=ClassifyOutput,
-        per_req_config_modifier=customer_config, dependencies=[Depends(require_customer)],
+        per_req_config_modifier=customer_config, dependencies=[Depends(require_customer), Depends(count_request)],
         enabled_endpoints=["invoke", "batch", "input_schema", "output_schema", "config_schema"],
     )
     return app

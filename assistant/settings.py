@@ -57,9 +57,11 @@ class Settings(BaseSettings):
     seed: int = 13
 
     # Custom backend training.
-    custom_epochs: int = Field(default=40, gt=0)
+    custom_epochs: int = Field(default=20, gt=0)
     custom_max_minutes: float = Field(default=9.0, gt=0, description="Wall-clock cap on training.")
-    torch_threads: int | None = Field(default=None, description="torch.set_num_threads; unset = torch default.")
+    torch_threads: int | None = Field(
+        default=None, description="torch intra-op threads for custom training (unset = 1) and, when set, for serving."
+    )
 
     # Benchmark every N requests (issue 4); 0 = off.
     bench_every: int = Field(default=50, ge=0)

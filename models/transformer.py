@@ -144,7 +144,8 @@ class NgramBag(nn.Module):
 
     def __init__(self, n_buckets: int, dim: int) -> None:
         super().__init__()
-        self.bag = nn.EmbeddingBag(n_buckets, dim, mode="mean", padding_idx=0)
+        # Sparse gradients: a step touches only the rows of the n-grams in its batch.
+        self.bag = nn.EmbeddingBag(n_buckets, dim, mode="mean", padding_idx=0, sparse=True)
 
     def forward(self, ngram_ids: torch.Tensor) -> torch.Tensor:
         return self.bag(ngram_ids)

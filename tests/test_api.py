@@ -15,13 +15,46 @@ BOB = {"Authorization": "Bearer demo-bob-key"}
 
 @pytest.fixture(scope="module")
 def client(trained_custom_model_dir):
+    """The app on the session's short-trained model. Its guard thresholds are pinned to 0 here so
+    routing does not depend on how confident a 4-epoch model is; test_guard_* pin them high."""
     from assistant.bank.seed import seed_demo
     from assistant.bank.store import get_engine
     from assistant.server import create_app
+    from assistant.settings import get_settings
 
-    seed_demo(get_engine(), reset=True)
-    with TestClient(create_app()) as c:
-        yield c
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BANKING_OOS_THRESHOLD", "0")
+        mp.setenv("BANKING_CONFIDENCE_THRESHOLD", "0")
+        get_settings.cache_clear()
+        seed_demo(get_engine(), reset=True)
+        with TestClient(create_app()) as c:
+            yield c
+    get_settings.cache_clear()
+
+
+def _with_thresholds(monkeypatch, oos: str, clarify: str) -> None:
+    from assistant.settings import get_settings
+
+    monkeypatch.setenv("BANKING_OOS_THRESHOLD", oos)
+    monkeypatch.setenv("BANKING_CONFIDENCE_THRESHOLD", clarify)
+    get_settings.cache_clear()
+
+
+def test_guard_declines_out_of_scope(client: TestClient, monkeypatch) -> None:
+    _with_thresholds(monkeypatch, "0.999", "0.999")
+    r = client.post("/assistant/invoke", json={"input": {"message": "what size wipers does this car take"}}, headers=ALICE)
+    out = r.json()["output"]
+    assert r.status_code == 200 and out["status"] == "out_of_scope"
+    assert "only help with banking" in out["answer"] and out["tool"] is None
+
+
+def test_guard_asks_a_clarifying_question(client: TestClient, monkeypatch) -> None:
+    _with_thresholds(monkeypatch, "0", "0.999")
+    r = client.post("/assistant/invoke", json={"input": {"message": "my card payment"}}, headers=ALICE)
+    out = r.json()["output"]
+    assert out["status"] == "clarify" and out["tool"] is None
+    top = [x["intent"].rstrip("?").replace("_", " ") for x in out["ranking"][:3]]
+    assert all(t in out["answer"] for t in top)
 
 
 def _ids() -> dict[str, int]:
@@ -138,3 +171,40 @@ def test_stream_endpoint_yields_the_answer(client: TestClient) -> None:
         assert r.status_code == 200
         text = "".join(r.iter_text())
     assert "event: data" in text and "exchange_rate" in text
+
+
+def test_benchmark_runs_every_n_requests(trained_custom_model_dir, monkeypatch) -> None:
+    """2N requests through the API -> exactly 2 benchmark rounds in the JSONL log."""
+    import json
+
+    from assistant.server import create_app
+    from assistant.settings import get_settings
+
+    n = 4
+    monkeypatch.setenv("BANKING_BENCH_EVERY", str(n))
+    monkeypatch.setenv("BANKING_BENCH_SIZE", "30")
+    get_settings.cache_clear()
+    try:
+        app = create_app()
+        scheduler = app.state.benchmarks
+        scheduler.log_path.unlink(missing_ok=True)
+        with TestClient(app) as c:
+            for i in range(2 * n):
+                r = c.post("/classify/invoke", json={"input": {"text": "my card hasn't arrived"}}, headers=ALICE)
+                assert r.status_code == 200
+                if i == n - 1:
+                    assert scheduler.wait_idle(120)
+            assert scheduler.wait_idle(120)
+            rows = [json.loads(line) for line in scheduler.log_path.read_text().splitlines()]
+            assert sorted({r["round"] for r in rows}) == [1, 2]
+            custom = [r for r in rows if r["backend"] == "custom"]
+            assert len(custom) == 2
+            for r in custom:
+                assert r["n"] == 30 and r["error"] is None
+                assert 0.6 <= r["accuracy"] <= 1.0 and 0 < r["p50_ms"] <= r["p99_ms"]
+            assert c.get("/benchmarks", headers=ALICE).status_code == 403
+            summary = c.get("/benchmarks", headers={"Authorization": "Bearer demo-operator-key"})
+            assert summary.status_code == 200
+            assert any(b["backend"] == "custom" for b in summary.json()["backends"])
+    finally:
+        get_settings.cache_clear()

@@ -30,7 +30,7 @@ from assistant.settings import Settings, get_settings
 from models.transformer import IntentTransformer, TransformerConfig
 from training.data import Banking77, load_banking77, load_oos
 from training.thresholds import tune_thresholds
-from training.tokenizer import MASK, encode_inputs, ngram_features, train_tokenizer
+from training.tokenizer import MASK, encode_batch, encode_inputs, encode_ngrams, train_tokenizer
 
 ARTIFACT_FILES = ("model.safetensors", "tokenizer.json", "config.json", "labels.json", "metrics.json")
 
@@ -46,9 +46,9 @@ class TrainConfig:
     vocab_size: tokenizer vocabulary bound (tokens); seed: RNG seed for torch/numpy/random.
     """
 
-    lr: float = 1e-3
-    batch_size: int = 32
-    epochs: int = 40
+    lr: float = 2e-3
+    batch_size: int = 64
+    epochs: int = 20
     warmup_frac: float = 0.06
     weight_decay: float = 0.05
     label_smoothing: float = 0.1
@@ -57,7 +57,8 @@ class TrainConfig:
     max_minutes: float = 9.0
     vocab_size: int = 6000
     seed: int = 13
-    model: TransformerConfig = field(default_factory=TransformerConfig)
+    model: TransformerConfig = field(default_factory=lambda: TransformerConfig(
+        d_model=128, n_heads=4, n_layers=2, d_ff=256, ngram_buckets=65536, ngram_dim=128))
 
 
 def set_seed(seed: int) -> None:
@@ -110,8 +111,9 @@ def train_custom(
     """
     s = settings or get_settings()
     cfg = cfg or TrainConfig(epochs=s.custom_epochs, max_minutes=s.custom_max_minutes, seed=s.seed)
-    if s.torch_threads:
-        torch.set_num_threads(s.torch_threads)
+    # One intra-op thread by default: this model's matrices are small, and on 2 cores a second
+    # thread gains little when idle but slows a step >10x when another process holds a core.
+    torch.set_num_threads(s.torch_threads or 1)
     data = data or load_banking77(s)
     set_seed(cfg.seed)
     label_index = {lab: i for i, lab in enumerate(data.intents)}
@@ -129,19 +131,29 @@ def train_custom(
     model = IntentTransformer(mcfg)
     mask_id = tok.token_to_id(MASK)
 
-    # Pre-tokenise once; batches are padded to their longest row.
-    enc = [e.ids[: mcfg.max_len] or [1] for e in tok.encode_batch(train_texts)]
-    grams = [ngram_features(t, mcfg.ngram_buckets) for t in train_texts] if mcfg.ngram_buckets else None
+    # Pre-tokenise once into padded tensors; each batch is cut to its longest row.
+    ids_all = encode_batch(tok, train_texts, mcfg.max_len)
+    ids_len = (ids_all != 0).sum(1).clamp(min=1)
+    grams_all = grams_len = None
+    if mcfg.ngram_buckets:
+        grams_all = encode_ngrams(train_texts, mcfg.ngram_buckets)
+        grams_len = (grams_all != 0).sum(1).clamp(min=1)
     y_all = torch.tensor([label_index[lab] for lab in train_labels], dtype=torch.long)
     val_y = np.array([label_index[lab] for lab in data.validation.labels])
 
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "emb" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "emb" not in n)]
-    opt = torch.optim.AdamW(
+    # AdamW on the dense parameters; SparseAdam on the n-gram table (sparse gradients).
+    sparse = [p for n, p in model.named_parameters() if n.startswith("ngrams.")]
+    dense = [(n, p) for n, p in model.named_parameters() if not n.startswith("ngrams.")]
+    decay = [p for n, p in dense if p.dim() >= 2 and "emb" not in n]
+    no_decay = [p for n, p in dense if not (p.dim() >= 2 and "emb" not in n)]
+    optimizers = [torch.optim.AdamW(
         [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=cfg.lr, betas=(0.9, 0.98),
-    )
-    steps_per_epoch = math.ceil(len(enc) / cfg.batch_size)
+    )]
+    if sparse:
+        optimizers.append(torch.optim.SparseAdam(sparse, lr=cfg.lr, betas=(0.9, 0.98)))
+    dense_params = [p for _, p in dense]
+    steps_per_epoch = math.ceil(len(train_texts) / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
     warmup = max(1, int(cfg.warmup_frac * total_steps))
 
@@ -151,34 +163,31 @@ def train_custom(
     bar = tqdm(total=total_steps, desc="train custom", unit="step", disable=not progress, dynamic_ncols=True)
     for epoch in range(1, cfg.epochs + 1):
         model.train()
-        perm = torch.randperm(len(enc))
+        perm = torch.randperm(len(train_texts))
         loss_sum = 0.0
         for b in range(steps_per_epoch):
             idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-            rows = [enc[i] for i in idx.tolist()]
-            T = max(len(r) for r in rows)
-            ids = torch.zeros(len(rows), T, dtype=torch.long)
-            for r, seq in enumerate(rows):
-                ids[r, : len(seq)] = torch.tensor(seq)
+            ids = ids_all[idx, : int(ids_len[idx].max())]
             ngram_ids = None
-            if grams is not None:
-                g_rows = [grams[i] for i in idx.tolist()]
-                ngram_ids = torch.zeros(len(g_rows), max(len(r) for r in g_rows), dtype=torch.long)
-                for r, seq in enumerate(g_rows):
-                    ngram_ids[r, : len(seq)] = torch.tensor(seq)
+            if grams_all is not None:
+                ngram_ids = grams_all[idx, : int(grams_len[idx].max())]
             if cfg.token_dropout > 0:
                 drop = (torch.rand(ids.shape) < cfg.token_dropout) & (ids != 0)
                 ids = ids.masked_fill(drop, mask_id)
                 if ngram_ids is not None:
                     ngram_ids = ngram_ids.masked_fill(torch.rand(ngram_ids.shape) < cfg.token_dropout, 0)
-            for g in opt.param_groups:
-                g["lr"] = _lr_at(step, total_steps, warmup, cfg.lr)
+            lr = _lr_at(step, total_steps, warmup, cfg.lr)
+            for opt in optimizers:
+                for g in opt.param_groups:
+                    g["lr"] = lr
             logits = model(ids, ngram_ids)
             loss = F.cross_entropy(logits, y_all[idx], label_smoothing=cfg.label_smoothing)
-            opt.zero_grad(set_to_none=True)
+            for opt in optimizers:
+                opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
+            torch.nn.utils.clip_grad_norm_(dense_params, 1.0)
+            for opt in optimizers:
+                opt.step()
             step += 1
             loss_sum += loss.item()
             bar.update(1)
