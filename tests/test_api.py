@@ -32,24 +32,30 @@ def client(trained_custom_model_dir):
     get_settings.cache_clear()
 
 
-def _with_thresholds(monkeypatch, oos: str, clarify: str) -> None:
+@pytest.fixture()
+def thresholds(monkeypatch):
+    """Pin (oos, clarify) thresholds for one test; the cached settings are dropped afterwards."""
     from assistant.settings import get_settings
 
-    monkeypatch.setenv("BANKING_OOS_THRESHOLD", oos)
-    monkeypatch.setenv("BANKING_CONFIDENCE_THRESHOLD", clarify)
+    def pin(oos: str, clarify: str) -> None:
+        monkeypatch.setenv("BANKING_OOS_THRESHOLD", oos)
+        monkeypatch.setenv("BANKING_CONFIDENCE_THRESHOLD", clarify)
+        get_settings.cache_clear()
+
+    yield pin
     get_settings.cache_clear()
 
 
-def test_guard_declines_out_of_scope(client: TestClient, monkeypatch) -> None:
-    _with_thresholds(monkeypatch, "0.999", "0.999")
+def test_guard_declines_out_of_scope(client: TestClient, thresholds) -> None:
+    thresholds("0.999", "0.999")
     r = client.post("/assistant/invoke", json={"input": {"message": "what size wipers does this car take"}}, headers=ALICE)
     out = r.json()["output"]
     assert r.status_code == 200 and out["status"] == "out_of_scope"
     assert "only help with banking" in out["answer"] and out["tool"] is None
 
 
-def test_guard_asks_a_clarifying_question(client: TestClient, monkeypatch) -> None:
-    _with_thresholds(monkeypatch, "0", "0.999")
+def test_guard_asks_a_clarifying_question(client: TestClient, thresholds) -> None:
+    thresholds("0", "0.999")
     r = client.post("/assistant/invoke", json={"input": {"message": "my card payment"}}, headers=ALICE)
     out = r.json()["output"]
     assert out["status"] == "clarify" and out["tool"] is None

@@ -58,3 +58,25 @@ def test_read_csv_rejects_bad_header_and_unknown_labels(tmp_path: Path, banking7
     unknown.write_text("text,category\nhello,not_an_intent\n")
     with pytest.raises(DataError, match="not_an_intent"):
         read_csv(unknown, banking77.intents)
+
+
+def test_unset_data_dir_uses_the_verified_default_folder(banking77, tmp_path: Path) -> None:
+    """With BANKING_DATA_DIR unset, a complete <home>/data/banking77 is used without download."""
+    from training.data import resolve_data_dir
+
+    default = tmp_path / "data" / "banking77"
+    default.mkdir(parents=True)
+    for name in ("train.csv", "test.csv", "categories.json"):
+        shutil.copy(banking77.data_dir / name, default / name)
+    assert resolve_data_dir(Settings(data_dir=None, home=tmp_path)) == default
+
+
+def test_failed_download_is_clear_and_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
+    import training.data as data_mod
+
+    monkeypatch.setattr(data_mod, "DOWNLOAD_URL", "http://127.0.0.1:9/{commit}/{name}")  # refused at once
+    dest = tmp_path / "data" / "banking77"
+    with pytest.raises(DataError, match="BANKING_DATA_DIR"):
+        data_mod.download(dest, timeout_s=2)
+    assert not dest.exists()
+    assert list((tmp_path / "data").iterdir()) == []  # no temporary folder left behind

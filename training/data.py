@@ -17,7 +17,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.settings import Settings, get_settings
+from assistant.settings import REPO_ROOT, Settings, get_settings
 
 PINNED_COMMIT = "57ec275d8078af65b7731c2a98be812d844a6d6b"
 DOWNLOAD_URL = "https://raw.githubusercontent.com/PolyAI-LDN/task-specific-datasets/{commit}/banking_data/{name}"
@@ -118,17 +118,21 @@ def download(dest: Path, commit: str = PINNED_COMMIT, timeout_s: float = 30.0) -
 
 
 def resolve_data_dir(settings: Settings | None = None) -> Path:
-    """The BANKING77 folder: ``BANKING_DATA_DIR`` if set (never downloaded into), else
-    ``<home>/data/banking77``, downloaded at the pinned commit if missing."""
+    """The BANKING77 folder: ``BANKING_DATA_DIR`` if set (never downloaded into); else
+    ``<home>/data/banking77`` if complete; else ``../shared/data/banking77`` beside the
+    repository if present; else ``<home>/data/banking77``, downloaded at the pinned commit."""
     s = settings or get_settings()
     if s.data_dir is not None:
         if not s.data_dir.is_dir():
             raise DataError(f"BANKING_DATA_DIR={s.data_dir} is not a folder.")
         return s.data_dir
     default = s.home / "data" / "banking77"
-    if not all((default / n).is_file() for n in SHA256):
-        download(default)
-    return default
+    if all((default / n).is_file() for n in SHA256):
+        return default
+    shared = REPO_ROOT.parent / "shared" / "data" / "banking77"
+    if all((shared / n).is_file() for n in SHA256):
+        return shared
+    return download(default)
 
 
 def read_csv(path: Path, intents: list[str] | None = None) -> Split:
