@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Callable
 
 from rich.console import Console
+from rich.markup import escape
 
 from assistant.settings import get_settings
 
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 class CLIError(Exception):
@@ -34,6 +35,22 @@ class CLIError(Exception):
 
 
 # ----------------------------------------------------------------------------- helpers
+def describe_error(e: BaseException) -> str:
+    """One line for a user: pydantic validation errors are reduced to their field and reason."""
+    from pydantic import ValidationError
+
+    if isinstance(e, ValidationError):
+        parts = []
+        for err in e.errors():
+            loc = ".".join(str(x) for x in err.get("loc", ()))
+            msg = str(err.get("msg", "")).removeprefix("Value error, ")
+            parts.append(f"{loc}: {msg}" if loc else msg)
+        return "; ".join(parts)
+    if isinstance(e, KeyError):
+        return str(e.args[0]) if e.args else "unknown key"
+    return str(e)
+
+
 def ensure_database() -> None:
     """Create the schema and the demo customers if the database has none (idempotent)."""
     from assistant.bank.seed import seed_demo
@@ -153,7 +170,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         try:
             out = run_turn(message, cid, args.backend)
         except (ValueError, LookupError, ActionExpiredError) as e:
-            err.print(f"[red]{e}[/red]")
+            err.print(f"[red]{escape(describe_error(e))}[/red]", highlight=False)
             continue
         _print_turn(out)
         if out.get("pending_confirmation"):
@@ -239,6 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from assistant.bank.tools import ActionExpiredError
     from models.base import BackendUnavailable
     from training.data import DataError
@@ -246,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers: tuple[tuple[type[BaseException], int], ...] = (
         (CLIError, 2), (DataError, 2), (ActionExpiredError, 2), (ValueError, 2), (LookupError, 2), (BackendUnavailable, 1), (OSError, 1),
+        (SQLAlchemyError, 2), (ImportError, 2),
     )
     try:
         return int(args.func(args) or 0)
@@ -256,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         for kind, code in handlers:
             if isinstance(e, kind):
                 code = getattr(e, "code", code) if isinstance(e, CLIError) else code
-                err.print(f"[red]error:[/red] {e}")
+                hint = " (check BANKING_DATABASE_URL)" if isinstance(e, SQLAlchemyError) else ""
+                err.print(f"[red]error:[/red] {escape(describe_error(e) + hint)}", highlight=False)
                 return code
         raise
 

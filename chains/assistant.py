@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from assistant.bank import tools
 from assistant.bank.store import get_engine
@@ -58,12 +58,27 @@ class AssistantInput(BaseModel):
 
     message: str = Field(..., description="The customer's message (1-2,000 characters).")
     confirm_action_id: str | None = Field(None, description="Pending action to decide on (from a previous answer).")
-    approve: bool | None = Field(None, description="With confirm_action_id: true confirms, false declines.")
+    approve: bool | None = Field(
+        None, description="With confirm_action_id: true confirms, false declines; when omitted, read from a "
+        "yes/no message."
+    )
 
     @field_validator("message")
     @classmethod
     def _check(cls, v: str) -> str:
         return validate_message(v)
+
+    @model_validator(mode="after")
+    def _decision(self) -> "AssistantInput":
+        if self.confirm_action_id is None:
+            if self.approve is not None:
+                raise ValueError("approve needs confirm_action_id (the pending action to decide on)")
+            return self
+        if self.approve is None:
+            self.approve = yes_or_no(self.message)
+            if self.approve is None:
+                raise ValueError("with confirm_action_id, set approve (true/false) or answer 'yes' or 'no'")
+        return self
 
 
 class RankedIntent(BaseModel):
@@ -73,10 +88,12 @@ class RankedIntent(BaseModel):
 
 class AssistantOutput(BaseModel):
     """Response of /assistant. ``status``: answered | clarify | out_of_scope |
-    confirmation_required | confirmed | declined. ``latency_ms`` is the classification latency (ms)."""
+    confirmation_required | confirmed | declined | failed (what actually happened to a pending
+    action: a replayed decision reports the stored outcome). ``latency_ms`` is the
+    classification latency (ms)."""
 
     answer: str
-    status: Literal["answered", "clarify", "out_of_scope", "confirmation_required", "confirmed", "declined"]
+    status: Literal["answered", "clarify", "out_of_scope", "confirmation_required", "confirmed", "declined", "failed"]
     intent: str | None = None
     confidence: float | None = None
     ranking: list[RankedIntent] = []
@@ -216,9 +233,9 @@ def reply_to_pending(customer_id: int, message: str) -> AssistantOutput | None:
 def decide(customer_id: int, action_id: str, approve: bool) -> AssistantOutput:
     """Confirm or decline a pending action (idempotent; see assistant/bank/tools.confirm_action)."""
     result = tools.confirm_action(get_engine(), customer_id, action_id, approve)
-    return AssistantOutput(
-        answer=result.answer, status="confirmed" if approve else "declined", tool=result.tool, data=result.data
-    )
+    # The stored outcome, not the request: a replayed "yes" on a declined action stays declined.
+    status = result.data.get("status") or ("confirmed" if approve else "declined")
+    return AssistantOutput(answer=result.answer, status=status, tool=result.tool, data=result.data)
 
 
 def build_assistant_chain(intent_chain: Runnable | None = None) -> Runnable:
@@ -234,7 +251,7 @@ def build_assistant_chain(intent_chain: Runnable | None = None) -> Runnable:
         req = inp if isinstance(inp, AssistantInput) else AssistantInput.model_validate(inp)
         cid = customer_id_from(config)
         if req.confirm_action_id:
-            return decide(cid, req.confirm_action_id, bool(req.approve))
+            return decide(cid, req.confirm_action_id, req.approve)
         replied = reply_to_pending(cid, req.message)
         if replied is not None:
             return replied

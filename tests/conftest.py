@@ -50,7 +50,7 @@ def trained_custom_model_dir(session_home: Path, banking77) -> Path:
     from training.custom import TrainConfig, train_custom
 
     cfg = TrainConfig(
-        epochs=4, batch_size=64, lr=3e-3, patience=4, max_minutes=4.0,
+        epochs=6, batch_size=64, lr=3e-3, patience=6, max_minutes=4.0,
         model=TransformerConfig(d_model=64, n_heads=2, n_layers=1, d_ff=128, ngram_buckets=32768, ngram_dim=64),
     )
     path = train_custom(cfg=cfg, data=banking77, progress=False, evaluate_test=False)

@@ -16,7 +16,7 @@ BOB = {"Authorization": "Bearer demo-bob-key"}
 @pytest.fixture(scope="module")
 def client(trained_custom_model_dir):
     """The app on the session's short-trained model. Its guard thresholds are pinned to 0 here so
-    routing does not depend on how confident a 4-epoch model is; test_guard_* pin them high."""
+    routing does not depend on how confident a 6-epoch model is; test_guard_* pin them high."""
     from assistant.bank.seed import seed_demo
     from assistant.bank.store import get_engine
     from assistant.server import create_app
@@ -170,6 +170,22 @@ def test_freeze_card_needs_confirmation_and_is_idempotent(client: TestClient) ->
     r = client.post("/assistant/invoke", json={"input": {"message": "yes", "confirm_action_id": action_id, "approve": True}}, headers=ALICE)
     assert r.status_code == 200
     assert statuses() == after
+
+
+def test_confirmation_status_reports_the_stored_outcome(client: TestClient) -> None:
+    """A replayed decision reports what happened, not what was asked; approve is required."""
+    r = client.post("/assistant/invoke", json={"input": {"message": "I lost my card, someone may have stolen it"}}, headers=BOB)
+    out = r.json()["output"]
+    assert out["status"] == "confirmation_required", out
+    action_id = out["pending_confirmation"]["action_id"]
+    r = client.post("/assistant/invoke", json={"input": {"message": "hmm", "confirm_action_id": action_id}}, headers=BOB)
+    assert r.status_code == 422 and "approve" in r.text
+    r = client.post("/assistant/invoke", json={"input": {"message": "no", "confirm_action_id": action_id}}, headers=BOB)
+    assert r.json()["output"]["status"] == "declined"
+    r = client.post("/assistant/invoke", json={"input": {"message": "yes", "confirm_action_id": action_id, "approve": True}}, headers=BOB)
+    assert r.status_code == 200 and r.json()["output"]["status"] == "declined"  # already declined: stays declined
+    r = client.post("/assistant/invoke", json={"input": {"message": "ok", "approve": True}}, headers=BOB)
+    assert r.status_code == 422 and "confirm_action_id" in r.text
 
 
 def test_stream_endpoint_yields_the_answer(client: TestClient) -> None:

@@ -11,7 +11,7 @@ from assistant.cli import main
 
 @pytest.fixture(autouse=True)
 def _no_guard(monkeypatch):
-    """Routing here must not depend on how confident the 4-epoch test model is (the guard has
+    """Routing here must not depend on how confident the 6-epoch test model is (the guard has
     its own tests in test_api.py)."""
     from assistant.settings import get_settings
 
@@ -39,19 +39,22 @@ def test_ask_json_answers_from_the_customer_data(trained_custom_model_dir, capsy
 def test_chat_session_with_confirmation(trained_custom_model_dir, monkeypatch, capsys) -> None:
     from sqlalchemy import select
 
+    from assistant.bank.seed import seed_demo
     from assistant.bank.store import Card, Customer, get_engine, session_scope
     from assistant.cli import console
 
-    answers = iter(["I think my card was stolen", "yes", "quit"])
+    seed_demo(get_engine(), reset=True)  # alice's physical card active again, whatever ran before
+
+    answers = iter(["I lost my card", "yes", "quit"])
     monkeypatch.setattr(console, "input", lambda prompt="": next(answers))
     with session_scope(get_engine()) as s:
-        carol = s.scalar(select(Customer.id).where(Customer.username == "carol"))
-        before = {c.last4: c.status for c in s.scalars(select(Card).where(Card.customer_id == carol))}
-    assert main(["chat", "--customer", "carol"]) == 0
+        alice = s.scalar(select(Customer.id).where(Customer.username == "alice"))
+        before = {c.last4: c.status for c in s.scalars(select(Card).where(Card.customer_id == alice))}
+    assert main(["chat", "--customer", "alice"]) == 0
     out = capsys.readouterr().out
     assert "yes" in out.lower() and "confirm" in out.lower()
     with session_scope(get_engine()) as s:
-        after = {c.last4: c.status for c in s.scalars(select(Card).where(Card.customer_id == carol))}
+        after = {c.last4: c.status for c in s.scalars(select(Card).where(Card.customer_id == alice))}
     assert after != before and "frozen" in after.values()
 
 
