@@ -15,7 +15,6 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Callable
 
 from rich.console import Console
 from rich.markup import escape
@@ -126,9 +125,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.backend == "custom":
         _train_custom(progress=not args.no_progress)
     else:
-        from training.peft import train_peft
+        try:
+            from training.peft import train_peft
+        except ImportError as e:
+            raise CLIError(f"the peft backend needs its extra: pip install -e '.[peft]' ({e})") from e
+        from chains.backends import reset_backends
 
-        path = train_peft(get_settings())
+        path = train_peft(get_settings(), progress=not args.no_progress)
+        reset_backends()
         console.print(f"Saved [bold]{path}[/bold]")
     return 0
 

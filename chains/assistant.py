@@ -13,7 +13,6 @@ question naming the top candidates; otherwise the intent's tool runs.
 from __future__ import annotations
 
 import re
-import time
 import unicodedata
 from typing import Any, Literal
 

@@ -13,7 +13,7 @@ import torch
 from models.base import BackendUnavailable
 from models.custom import ArtifactError, CustomIntentModel, load_version
 from models.transformer import IntentTransformer, TransformerConfig
-from training.tokenizer import encode_inputs, ngram_features, train_tokenizer
+from training.tokenizer import ngram_features, train_tokenizer
 
 
 def test_tokenizer_round_trip(banking77) -> None:

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -17,16 +14,11 @@ import pytest
 from sqlalchemy import select
 
 from assistant.bank.store import Card, Customer, PendingAction, session_scope
+from servers import free_port, running_server
 
 REPO = Path(__file__).resolve().parent.parent
 ALICE = {"Authorization": "Bearer demo-alice-key"}
 BOB = {"Authorization": "Bearer demo-bob-key"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -36,38 +28,17 @@ def server(trained_custom_model_dir, session_home, tmp_path_factory):
 
     seed_demo(get_engine(), reset=True)
     exe = shutil.which("langgraph") or str(Path(sys.executable).parent / "langgraph")
-    port = _free_port()
+    port = free_port()
     workdir = tmp_path_factory.mktemp("langgraph_dev")  # server log
     env = {**os.environ, "BANKING_HOME": str(session_home), "BANKING_DATA_DIR": os.environ["BANKING_DATA_DIR"],
            "BANKING_BENCH_EVERY": "0", "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
            "LANGSMITH_TRACING": "false", "LANGCHAIN_TRACING_V2": "false", "LANGGRAPH_CLI_NO_ANALYTICS": "1"}
-    log = (workdir / "server.log").open("w")
-    proc = subprocess.Popen(
-        [exe, "dev", "--config", str(REPO / "langgraph.json"), "--host", "127.0.0.1", "--port", str(port),
-         "--no-browser", "--no-reload"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)  # auth path resolves from the cwd
+    cmd = [exe, "dev", "--config", str(REPO / "langgraph.json"), "--host", "127.0.0.1", "--port", str(port),
+           "--no-browser", "--no-reload"]
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"langgraph dev exited with {proc.returncode}:\n{(workdir / 'server.log').read_text()[-4000:]}")
-            try:
-                if httpx.get(f"{url}/ok", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"langgraph dev did not start in 120 s:\n{(workdir / 'server.log').read_text()[-4000:]}")
-            time.sleep(0.5)
+    # cwd=REPO: the auth path in langgraph.json resolves from the working directory.
+    with running_server(cmd, f"{url}/ok", workdir / "server.log", env, cwd=REPO):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def _customer(username: str) -> int:

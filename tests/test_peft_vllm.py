@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import math
 import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -20,18 +16,13 @@ from assistant.settings import Settings
 from models.peft import PeftIntentModel, PeftSettings
 from training.data import load_banking77
 from training.peft_base import resolve_base_model
+from servers import free_port, running_server
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = REPO.parent / "shared" / "data" / "banking77"
 VENV = Path(os.environ.get("BANKING_VLLM_VENV", REPO / "var" / "vllm-venv"))
 LORA_RANK = 8
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -54,36 +45,15 @@ def vllm_server(tmp_path_factory):
     adapter = tmp_path_factory.mktemp("adapter")
     model.save_pretrained(adapter)
     del model
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("vllm") / "server.log"
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_TARGET_DEVICE": "cpu"}
     cmd = [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", base, "--host", "127.0.0.1",
            "--port", str(port), "--enable-lora", "--max-lora-rank", str(LORA_RANK), "--max-loras", "1",
            "--lora-modules", f"banking={adapter}", "--max-model-len", "512", "--max-num-seqs", "8"]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"vLLM server exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"vLLM server not ready in 300 s:\n{log.read_text()[-3000:]}")
-            time.sleep(1)
+    with running_server(cmd, f"{url}/models", log, env, timeout_s=300, new_session=True):
         yield url, settings
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_vllm_runtime_answers_a_label_with_confidence(vllm_server):

@@ -15,27 +15,18 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import select
 
 from assistant.bank.store import Card, Customer, session_scope
+from servers import free_port, running_server
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 TIMEOUT_MS = 90_000  # one turn on a loaded 2-core machine
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -52,38 +43,17 @@ def ui_url(trained_custom_model_dir, session_home, fake_gemini, tmp_path_factory
     from assistant.bank.store import get_engine
 
     seed_demo(get_engine(), reset=True)
-    port = _free_port()
+    port = free_port()
     logdir = tmp_path_factory.mktemp("ui_server")
     env = {**os.environ, "BANKING_HOME": str(session_home), "BANKING_DATA_DIR": os.environ["BANKING_DATA_DIR"],
            "BANKING_BENCH_EVERY": "0", "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
            "GOOGLE_API_KEY": "test-key-not-real", "BANKING_GEMINI_BASE_URL": fake_gemini.base_url,
            "BANKING_GEMINI_RETRIEVAL": "tfidf", "BANKING_GEMINI_MAX_RETRIES": "0",
            "CHAINLIT_AUTH_SECRET": secrets.token_urlsafe(48), "LANGSMITH_TRACING": "false"}
-    log = (logdir / "ui.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "assistant.ui", "--host", "127.0.0.1", "--port", str(port)],
-                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the UI exited with {proc.returncode}:\n{(logdir / 'ui.log').read_text()[-4000:]}")
-            try:
-                if httpx.get(url, timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the UI did not start in 120 s:\n{(logdir / 'ui.log').read_text()[-4000:]}")
-            time.sleep(0.5)
+    cmd = [sys.executable, "-m", "assistant.ui", "--host", "127.0.0.1", "--port", str(port)]
+    with running_server(cmd, url, logdir / "ui.log", env, cwd=REPO):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -32,8 +32,6 @@ from training.data import Banking77, load_banking77, load_oos
 from training.thresholds import tune_thresholds
 from training.tokenizer import MASK, encode_batch, encode_inputs, encode_ngrams, train_tokenizer
 
-ARTIFACT_FILES = ("model.safetensors", "tokenizer.json", "config.json", "labels.json", "metrics.json")
-
 
 @dataclass
 class TrainConfig:
