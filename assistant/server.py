@@ -147,6 +147,10 @@ def _to_classify_output(msg: AIMessage) -> ClassifyOutput:
 def create_app() -> FastAPI:
     """Build the FastAPI app (creates the database schema if missing)."""
     settings = get_settings()
+    if settings.torch_threads:
+        import torch
+
+        torch.set_num_threads(settings.torch_threads)  # e.g. 1 on a shared host: see README
     create_schema(get_engine())
     scheduler = BenchmarkScheduler(settings, get_models=available_models)
     threading.Thread(target=_warm_up_gemini, name="gemini-warm-up", daemon=True).start()
