@@ -20,7 +20,7 @@ from datetime import datetime
 from sqlalchemy import Engine, select
 
 from assistant.bank.store import Customer, session_scope, utcnow
-from assistant.bank.tools import account, cards, payments, transfers  # noqa: F401  (registers handlers)
+from assistant.bank.tools import account, cards, payments, transfers
 from assistant.bank.tools.actions import (
     ActionExpiredError, ActionNotFoundError, confirm_action, latest_pending_action,
 )
@@ -32,6 +32,9 @@ __all__ = [
     "run_tool", "confirm_action", "latest_pending_action", "ToolResult", "Tool", "TOOLS", "INTENTS",
     "STATE_CHANGING_ACTIONS", "ACTION_TTL", "ActionNotFoundError", "ActionExpiredError",
 ]
+
+_AREA_MODULES = (account, cards, payments, transfers)
+"""Imported for their ``@tool`` registrations."""
 
 INTENTS: frozenset[str] = frozenset(TOOLS)
 """The 77 BANKING77 labels that have a handler."""

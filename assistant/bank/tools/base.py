@@ -9,14 +9,14 @@ Handlers never read identity from the message text.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from assistant.bank.store import (
@@ -105,10 +105,7 @@ class ToolContext:
             q = q.where(CardTransaction.status.in_(list(statuses)))
         if days is not None:
             q = q.where(CardTransaction.created_at >= self.now - timedelta(days=days))
-        q = q.order_by(CardTransaction.created_at.desc(), CardTransaction.id.desc())
-        if limit is not None:
-            q = q.limit(limit)
-        return list(self.session.scalars(q))
+        return self._newest_first(q, CardTransaction, limit)
 
     def transfers(self, *, direction: str | None = "outgoing", statuses: Iterable[str] | None = None,
                   limit: int | None = None) -> list[Transfer]:
@@ -119,10 +116,7 @@ class ToolContext:
             q = q.where(Transfer.direction == direction)
         if statuses is not None:
             q = q.where(Transfer.status.in_(list(statuses)))
-        q = q.order_by(Transfer.created_at.desc(), Transfer.id.desc())
-        if limit is not None:
-            q = q.limit(limit)
-        return list(self.session.scalars(q))
+        return self._newest_first(q, Transfer, limit)
 
     def top_ups(self, *, methods: Iterable[str] | None = None, statuses: Iterable[str] | None = None,
                 limit: int | None = None) -> list[TopUp]:
@@ -132,7 +126,12 @@ class ToolContext:
             q = q.where(TopUp.method.in_(list(methods)))
         if statuses is not None:
             q = q.where(TopUp.status.in_(list(statuses)))
-        q = q.order_by(TopUp.created_at.desc(), TopUp.id.desc())
+        return self._newest_first(q, TopUp, limit)
+
+    def _newest_first(self, q: Select, model: type[CardTransaction | Transfer | TopUp],
+                      limit: int | None) -> list[Any]:
+        """Run ``q`` ordered by ``model.created_at`` then ``model.id``, newest first, at most ``limit`` rows."""
+        q = q.order_by(model.created_at.desc(), model.id.desc())
         if limit is not None:
             q = q.limit(limit)
         return list(self.session.scalars(q))
@@ -181,6 +180,20 @@ class ToolContext:
         """Build this call's :class:`ToolResult`."""
         return ToolResult(tool=self.tool, intent=self.intent, answer=answer, data=jsonable(data or {}),
                           pending_confirmation=pending)
+
+    def policy_answer(self, text: str, heading: str, rows: Sequence[Any], line: Callable[[Any], str],
+                      to_dict: Callable[[Any], dict[str, Any]], key: str, *, empty: str = "",
+                      extra_data: dict[str, Any] | None = None) -> ToolResult:
+        """A fixed policy ``text`` followed by the customer's matching ``rows``.
+
+        ``text``: the policy sentence(s); ``heading``: the list's title, appended as
+        ``" {heading}:\\n"`` plus one bullet per row (``line(row) -> str``) when ``rows`` is non-empty;
+        ``empty``: appended instead when ``rows`` is empty (default nothing); ``to_dict(row) -> dict``
+        gives the facts stored under ``data[key]``; ``extra_data`` entries follow ``key`` in ``data``.
+        Returns this call's :class:`ToolResult` (no pending confirmation).
+        """
+        answer = text + (f" {heading}:\n" + join_lines([line(r) for r in rows]) if rows else empty)
+        return self.result(answer, {key: [to_dict(r) for r in rows], **(extra_data or {})})
 
     def propose(self, action: str, params: dict[str, Any], description: str) -> dict[str, str]:
         """Store a pending action for this customer and return ``{action_id, action, description}``.

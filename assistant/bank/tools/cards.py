@@ -371,14 +371,11 @@ def disposable_card_limits(ctx: ToolContext) -> ToolResult:
 def card_payment_fee_charged(ctx: ToolContext) -> ToolResult:
     """Card payments that carried a fee, and when payments are charged a fee."""
     fees = [t for t in ctx.card_txs(kinds=("payment",), days=60) if t.fee and t.fee > 0]
-    answer = ("Card payments are free in any currency on weekdays. At weekends we add 1% to payments in a "
-              "foreign currency, because markets are closed.")
-    if fees:
-        answer += " Payments with a fee:\n" + join_lines(
-            [f"{tx_line(t, ctx.now)}: fee {money(t.fee, t.card.account.currency)}" for t in fees])
-    else:
-        answer += " None of your card payments in the last 60 days had a fee."
-    return ctx.result(answer, {"payments_with_fee": [tx_dict(t) for t in fees]})
+    return ctx.policy_answer(
+        "Card payments are free in any currency on weekdays. At weekends we add 1% to payments in a foreign "
+        "currency, because markets are closed.",
+        "Payments with a fee", fees, lambda t: f"{tx_line(t, ctx.now)}: fee {money(t.fee, t.card.account.currency)}",
+        tx_dict, "payments_with_fee", empty=" None of your card payments in the last 60 days had a fee.")
 
 
 @tool("cash_withdrawal_charge")
@@ -388,11 +385,10 @@ def cash_withdrawal_charge(ctx: ToolContext) -> ToolResult:
     w = [t for t in ctx.card_txs(kinds=("cash_withdrawal",), statuses=("settled", "pending"), days=60)]
     fees = [t for t in w if t.fee and t.fee > 0]
     this_month = [t for t in w if t.created_at >= month_start]
-    answer = ("Cash withdrawals are free up to £200 (or the equivalent) a month; above that we charge 2% of the "
-              "amount, at least £1. Some cash machines add their own fee, shown on screen before you accept.")
-    if fees:
-        answer += " Withdrawals with our fee:\n" + join_lines(
-            [f"{tx_line(t, ctx.now)}: fee {money(t.fee, t.card.account.currency)}" for t in fees])
-    return ctx.result(answer, {"withdrawals_with_fee": [tx_dict(t) for t in fees],
-                               "withdrawals_this_month": [tx_dict(t) for t in this_month],
-                               "free_allowance_gbp": "200.00"})
+    return ctx.policy_answer(
+        "Cash withdrawals are free up to £200 (or the equivalent) a month; above that we charge 2% of the amount, "
+        "at least £1. Some cash machines add their own fee, shown on screen before you accept.",
+        "Withdrawals with our fee", fees,
+        lambda t: f"{tx_line(t, ctx.now)}: fee {money(t.fee, t.card.account.currency)}", tx_dict,
+        "withdrawals_with_fee", extra_data={"withdrawals_this_month": [tx_dict(t) for t in this_month],
+                                            "free_allowance_gbp": "200.00"})

@@ -86,12 +86,11 @@ def refund_not_showing_up(ctx: ToolContext) -> ToolResult:
 def request_refund(ctx: ToolContext) -> ToolResult:
     """How to get a refund for a card payment (shop first, then a dispute)."""
     recent = ctx.card_txs(kinds=("payment",), statuses=("settled",), days=REVIEW_DAYS, limit=5)
-    answer = ("Ask the shop first: only the shop can send a refund back to your card. If the shop refuses or "
-              "does not answer within 15 days, open a dispute in the app from the payment (Payment > Something's "
-              "wrong) and we will claim it back through the card network.")
-    if recent:
-        answer += " Your recent card payments:\n" + join_lines([tx_line(t, ctx.now) for t in recent])
-    return ctx.result(answer, {"recent_payments": [tx_dict(t) for t in recent]})
+    return ctx.policy_answer(
+        "Ask the shop first: only the shop can send a refund back to your card. If the shop refuses or does not "
+        "answer within 15 days, open a dispute in the app from the payment (Payment > Something's wrong) and we "
+        "will claim it back through the card network.",
+        "Your recent card payments", recent, lambda t: tx_line(t, ctx.now), tx_dict, "recent_payments")
 
 
 @tool("reverted_card_payment?")
@@ -276,12 +275,12 @@ def exchange_charge(ctx: ToolContext) -> ToolResult:
 def wrong_amount_of_cash_received(ctx: ToolContext) -> ToolResult:
     """Recent cash withdrawals, to dispute a machine that gave less cash than charged."""
     rows = ctx.card_txs(kinds=("cash_withdrawal",), statuses=("pending", "settled"), days=REVIEW_DAYS, limit=5)
-    answer = ("If a cash machine gave you less than you asked for, the difference is usually returned "
-              "automatically within a few days once the machine is balanced. If not, open a dispute on the "
-              "withdrawal in the app and say how much you received.")
-    if rows:
-        answer += " Your recent withdrawals:\n" + join_lines([f"{tx_line(t, ctx.now)} ({t.status})" for t in rows])
-    return ctx.result(answer, {"recent_withdrawals": [tx_dict(t) for t in rows]})
+    return ctx.policy_answer(
+        "If a cash machine gave you less than you asked for, the difference is usually returned automatically "
+        "within a few days once the machine is balanced. If not, open a dispute on the withdrawal in the app and "
+        "say how much you received.",
+        "Your recent withdrawals", rows, lambda t: f"{tx_line(t, ctx.now)} ({t.status})", tx_dict,
+        "recent_withdrawals")
 
 
 @tool("direct_debit_payment_not_recognised")

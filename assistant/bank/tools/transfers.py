@@ -92,24 +92,19 @@ def transfer_not_received_by_recipient(ctx: ToolContext) -> ToolResult:
 def transfer_timing(ctx: ToolContext) -> ToolResult:
     """How long transfers take, with any pending ones."""
     rows = ctx.transfers(statuses=("pending",))
-    answer = TRANSFER_TIMING
-    if rows:
-        answer += " Pending now:\n" + join_lines([transfer_line(t, ctx.now) for t in rows])
-    return ctx.result(answer, {"pending": [transfer_dict(t) for t in rows]})
+    return ctx.policy_answer(TRANSFER_TIMING, "Pending now", rows, lambda t: transfer_line(t, ctx.now),
+                             transfer_dict, "pending")
 
 
 @tool("transfer_fee_charged")
 def transfer_fee_charged(ctx: ToolContext) -> ToolResult:
     """Transfer fees and the transfers that carried one."""
     fees = [t for t in ctx.transfers(direction=None) if t.fee and t.fee > 0]
-    answer = ("Transfers in the local currency (pounds in the UK, euros in SEPA) are free. International SWIFT "
-              "transfers cost £3 (or the equivalent), and the payee's or an intermediary bank may take their own fee.")
-    if fees:
-        answer += " Transfers with a fee:\n" + join_lines([f"{transfer_line(t, ctx.now)}: fee {money(t.fee, t.currency)}"
-                                                        for t in fees])
-    else:
-        answer += " None of your transfers had a fee from us."
-    return ctx.result(answer, {"transfers_with_fee": [transfer_dict(t) for t in fees]})
+    return ctx.policy_answer(
+        "Transfers in the local currency (pounds in the UK, euros in SEPA) are free. International SWIFT "
+        "transfers cost £3 (or the equivalent), and the payee's or an intermediary bank may take their own fee.",
+        "Transfers with a fee", fees, lambda t: f"{transfer_line(t, ctx.now)}: fee {money(t.fee, t.currency)}",
+        transfer_dict, "transfers_with_fee", empty=" None of your transfers had a fee from us.")
 
 
 @tool("beneficiary_not_allowed")
@@ -139,12 +134,12 @@ def transfer_into_account(ctx: ToolContext) -> ToolResult:
 def receiving_money(ctx: ToolContext) -> ToolResult:
     """Receiving money (salary, payments) and incoming transfers on their way."""
     incoming = ctx.transfers(direction="incoming", limit=5)
-    answer = ("Yes, anyone can pay you, including your employer: give them the account details from the app "
-              "(Account > Account details). Money in a currency you hold goes straight into that account; "
-              "other currencies are converted to your main currency at our rate.")
-    if incoming:
-        answer += " Recent incoming transfers:\n" + join_lines([f"{transfer_line(t, ctx.now)} ({t.status})" for t in incoming])
-    return ctx.result(answer, {"incoming": [transfer_dict(t) for t in incoming]})
+    return ctx.policy_answer(
+        "Yes, anyone can pay you, including your employer: give them the account details from the app "
+        "(Account > Account details). Money in a currency you hold goes straight into that account; other "
+        "currencies are converted to your main currency at our rate.",
+        "Recent incoming transfers", incoming, lambda t: f"{transfer_line(t, ctx.now)} ({t.status})",
+        transfer_dict, "incoming")
 
 
 @tool("balance_not_updated_after_bank_transfer")
@@ -218,12 +213,12 @@ def top_up_reverted(ctx: ToolContext) -> ToolResult:
 def verify_top_up(ctx: ToolContext) -> ToolResult:
     """Why and how a card used for top-ups is verified."""
     card_tops = ctx.top_ups(methods=("card",), limit=3)
-    answer = ("To protect you, the first time you top up with a card we may ask you to verify it: we place a "
-              "small temporary charge with a code in its description; find the code on that card's statement "
-              "and enter it in the app. The charge disappears within a few days.")
-    if card_tops:
-        answer += " Your latest card top-ups:\n" + join_lines([f"{topup_line(t, ctx.now)} ({t.status})" for t in card_tops])
-    return ctx.result(answer, {"card_top_ups": [topup_dict(t) for t in card_tops]})
+    return ctx.policy_answer(
+        "To protect you, the first time you top up with a card we may ask you to verify it: we place a small "
+        "temporary charge with a code in its description; find the code on that card's statement and enter it "
+        "in the app. The charge disappears within a few days.",
+        "Your latest card top-ups", card_tops, lambda t: f"{topup_line(t, ctx.now)} ({t.status})", topup_dict,
+        "card_top_ups")
 
 
 @tool("top_up_limits")
@@ -245,12 +240,12 @@ def topping_up_by_card(ctx: ToolContext) -> ToolResult:
 def top_up_by_card_charge(ctx: ToolContext) -> ToolResult:
     """Card top-up fees, and fees paid on past card top-ups."""
     tops = [t for t in ctx.top_ups(methods=("card",)) if t.fee and t.fee > 0]
-    answer = ("Topping up with a debit card issued in the UK or the EEA is free. Credit cards and cards issued "
-              "elsewhere cost 0.7% of the amount.")
-    answer += (" Card top-ups where you paid a fee:\n" + join_lines([f"{topup_line(t, ctx.now)}: fee {money(t.fee, t.currency)}"
-                                                                     for t in tops])
-               if tops else " You have not paid a fee on a card top-up.")
-    return ctx.result(answer, {"top_ups_with_fee": [topup_dict(t) for t in tops]})
+    return ctx.policy_answer(
+        "Topping up with a debit card issued in the UK or the EEA is free. Credit cards and cards issued "
+        "elsewhere cost 0.7% of the amount.",
+        "Card top-ups where you paid a fee", tops,
+        lambda t: f"{topup_line(t, ctx.now)}: fee {money(t.fee, t.currency)}", topup_dict,
+        "top_ups_with_fee", empty=" You have not paid a fee on a card top-up.")
 
 
 @tool("top_up_by_bank_transfer_charge")
@@ -264,12 +259,11 @@ def top_up_by_bank_transfer_charge(ctx: ToolContext) -> ToolResult:
 def top_up_by_cash_or_cheque(ctx: ToolContext) -> ToolResult:
     """Topping up with cash or a cheque."""
     pending = ctx.top_ups(methods=("cash_or_cheque",), statuses=("pending",))
-    answer = ("You can pay cash in at partner shops (PayPoint in the UK) with the barcode in the app: 1.5% fee, "
-              "cleared within 2 working days. Cheques in pounds can be posted to us with the form from the app; "
-              "they clear in up to 5 working days.")
-    if pending:
-        answer += " Still clearing:\n" + join_lines([topup_line(t, ctx.now) for t in pending])
-    return ctx.result(answer, {"pending": [topup_dict(t) for t in pending]})
+    return ctx.policy_answer(
+        "You can pay cash in at partner shops (PayPoint in the UK) with the barcode in the app: 1.5% fee, cleared "
+        "within 2 working days. Cheques in pounds can be posted to us with the form from the app; they clear in "
+        "up to 5 working days.",
+        "Still clearing", pending, lambda t: topup_line(t, ctx.now), topup_dict, "pending")
 
 
 @tool("automatic_top_up")
