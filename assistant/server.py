@@ -16,6 +16,7 @@ Unavailable backend: 503. Unknown pending action: 404.
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -37,6 +38,7 @@ from evals.benchmark import BenchmarkScheduler, summarise_log
 from chains.intent import build_intent_chain
 from models.base import BackendUnavailable
 
+log = logging.getLogger(__name__)
 ALLOWED_CONFIGURABLE = {"backend"}
 _bearer = HTTPBearer(auto_error=False)
 
@@ -120,8 +122,8 @@ def _warm_up_gemini() -> None:
     if gemini.availability()[0] and hasattr(gemini, "warm_up"):
         try:
             gemini.warm_up()  # builds the retrieval index off the request path
-        except Exception:  # noqa: BLE001 - a failed warm-up only means the first request pays for it
-            pass
+        except Exception as e:  # noqa: BLE001 - a failed warm-up only means the first request pays for it
+            log.warning("gemini warm-up failed (%s); the first gemini request will build the index", e)
 
 
 async def customer_config(config: dict, request: Request) -> dict:
