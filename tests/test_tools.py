@@ -289,3 +289,11 @@ def test_concurrent_confirmations_apply_once(bank):
     assert not errors
     assert sum(not r.data["replayed"] for r in results) == 1
     assert _card_count(engine, alice) == n_cards + 1
+
+
+def test_lost_card_with_only_a_virtual_card_says_so(bank):
+    engine, ids = bank
+    res = run_tool(engine, ids["dave"], "lost_or_stolen_card", "I lost my card")
+    assert res.pending_confirmation is None
+    assert "no active physical card" in res.answer and "virtual card" in res.answer
+    assert [c["kind"] for c in res.data["cards"]] == ["virtual"]

@@ -115,12 +115,16 @@ def card_linking(ctx: ToolContext) -> ToolResult:
                       "with them.", {"cards": [card_dict(c) for c in ctx.cards()]})
 
 
-def _freeze_and_replace(ctx: ToolContext, cards: list[Card], why: str) -> ToolResult:
+def _freeze_and_replace(ctx: ToolContext, cards: list[Card], why: str, what: str = "card") -> ToolResult:
+    """Propose freezing ``cards`` and ordering replacements; when there are none, say which
+    ``what`` (e.g. "physical card") was looked for and list the customer's cards."""
     if not cards:
         others = ctx.cards()
-        return ctx.result(f"You have no active card that needs blocking ({why}). "
+        hint = (" A virtual card cannot be lost; if you think its details are known to someone, tell me your "
+                "card details may be compromised and I can freeze it." if what == "physical card" else "")
+        return ctx.result(f"You have no active {what} that needs blocking ({why}). "
                           + (f"Your cards: {', '.join(f'{card_label(c)} ({c.status})' for c in others)}."
-                             if others else ""),
+                             if others else "") + hint,
                           {"cards": [card_dict(c) for c in others]})
     labels = ", ".join(card_label(c) for c in cards)
     pending = ctx.propose(
@@ -135,13 +139,15 @@ def _freeze_and_replace(ctx: ToolContext, cards: list[Card], why: str) -> ToolRe
 @tool("lost_or_stolen_card")
 def lost_or_stolen_card(ctx: ToolContext) -> ToolResult:
     """Propose freezing the active physical card(s) and ordering replacements."""
-    return _freeze_and_replace(ctx, ctx.cards(statuses=("active",), kinds=("physical",)), "lost or stolen")
+    return _freeze_and_replace(ctx, ctx.cards(statuses=("active",), kinds=("physical",)), "lost or stolen",
+                               "physical card")
 
 
 @tool("card_swallowed")
 def card_swallowed(ctx: ToolContext) -> ToolResult:
     """A cash machine kept the card: propose freezing it and ordering a replacement."""
-    res = _freeze_and_replace(ctx, ctx.cards(statuses=("active",), kinds=("physical",)), "kept by an ATM")
+    res = _freeze_and_replace(ctx, ctx.cards(statuses=("active",), kinds=("physical",)), "kept by an ATM",
+                              "physical card")
     if res.pending_confirmation:
         res.answer = ("A card kept by a cash machine is destroyed by the machine's bank and cannot be returned. "
                       + res.answer)
