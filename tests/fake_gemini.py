@@ -72,7 +72,7 @@ class FakeGemini:
                 self.wfile.write(data)
 
             def log_message(self, *args: Any) -> None:
-                pass
+                """Keep the test output quiet (no access log)."""
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

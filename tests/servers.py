@@ -6,7 +6,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
@@ -42,11 +42,9 @@ def running_server(
         while True:
             if proc.poll() is not None:
                 pytest.fail(f"{cmd[0]} exited with {proc.returncode}:\n{log_path.read_text(errors='replace')[-4000:]}")
-            try:
+            with suppress(httpx.HTTPError):  # not listening yet
                 if httpx.get(ready_url, timeout=2).status_code == 200:
                     break
-            except httpx.HTTPError:
-                pass
             if time.monotonic() > deadline:
                 pytest.fail(f"{cmd[0]} not ready in {timeout_s:.0f} s:\n{log_path.read_text(errors='replace')[-4000:]}")
             time.sleep(0.5)
