@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from functools import lru_cache
 from pathlib import Path
 
 from rich.console import Console
@@ -75,6 +76,7 @@ def _train_custom(progress: bool = True) -> Path:
 
     path = train_custom(progress=progress)
     reset_backends()
+    assistant_chain.cache_clear()  # the chain holds the backend instances
     m = json.loads((path / "metrics.json").read_text())
     console.print(
         f"Saved [bold]{path}[/bold]: validation accuracy {m['validation_accuracy']:.2%}, "
@@ -98,17 +100,23 @@ def customer_id_for(name: str) -> int:
     return int(cid)
 
 
-def run_turn(message: str, customer_id: int, backend: str | None, confirm: tuple[str, bool] | None = None) -> dict:
-    """One assistant turn through the chain; returns the AssistantOutput as a dict."""
+@lru_cache(maxsize=1)
+def assistant_chain():
+    """The assistant chain, built once per process (the chat loop reuses it every turn)."""
     from chains.assistant import build_assistant_chain
 
+    return build_assistant_chain()
+
+
+def run_turn(message: str, customer_id: int, backend: str | None, confirm: tuple[str, bool] | None = None) -> dict:
+    """One assistant turn through the chain; returns the AssistantOutput as a dict."""
     configurable: dict = {"customer_id": customer_id}
     if backend:
         configurable["backend"] = backend
     inp: dict = {"message": message}
     if confirm:
         inp["confirm_action_id"], inp["approve"] = confirm
-    return build_assistant_chain().invoke(inp, {"configurable": configurable}).model_dump()
+    return assistant_chain().invoke(inp, {"configurable": configurable}).model_dump()
 
 
 def _print_turn(out: dict) -> None:
@@ -133,6 +141,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         path = train_peft(get_settings(), progress=not args.no_progress)
         reset_backends()
+        assistant_chain.cache_clear()
         console.print(f"Saved [bold]{path}[/bold]")
     return 0
 

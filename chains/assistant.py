@@ -25,6 +25,7 @@ from assistant.bank.store import get_engine
 from assistant.settings import get_settings
 from chains.backends import get_backend
 from chains.intent import build_intent_chain
+from models.base import BackendUnavailable
 
 MAX_MESSAGE_CHARS = 2000
 YES = re.compile(r"^\s*(yes|y|yeah|yep|sure|ok(ay)?|confirm(ed)?|please do|do it|go ahead)\b", re.I)
@@ -116,7 +117,7 @@ def thresholds_for(backend: str) -> tuple[float, float]:
     saved: dict[str, float] = {}
     try:
         saved = dict(getattr(get_backend(backend), "thresholds", {}) or {})
-    except Exception:  # a backend that cannot report thresholds falls back to settings
+    except (KeyError, BackendUnavailable):  # unknown or unloadable backend: settings only
         saved = {}
     oos = s.oos_threshold if s.oos_threshold is not None else float(saved.get("oos_threshold", 0.0))
     clarify = s.confidence_threshold if s.confidence_threshold is not None else float(saved.get("clarify_threshold", oos))
