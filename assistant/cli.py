@@ -122,8 +122,9 @@ def run_turn(message: str, customer_id: int, backend: str | None, confirm: tuple
 def _print_turn(out: dict) -> None:
     console.print(f"[bold green]assistant>[/bold green] {out['answer']}")
     if out.get("intent"):
+        label = "intent" if out["status"] not in ("out_of_scope", "clarify") else "top guess"
         console.print(
-            f"[dim]  intent={out['intent']} confidence={out['confidence']:.2f} backend={out['backend']} "
+            f"[dim]  {label}={out['intent']} confidence={out['confidence']:.2f} backend={out['backend']} "
             f"latency={out['latency_ms']:.1f} ms status={out['status']}[/dim]"
         )
 
