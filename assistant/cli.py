@@ -53,8 +53,8 @@ def describe_error(e: BaseException) -> str:
 
 def ensure_database() -> None:
     """Create the schema and the demo customers if the database has none (idempotent)."""
-    from assistant.bank.seed import seed_demo
-    from assistant.bank.store import create_schema, get_engine
+    from bank.seed import seed_demo
+    from bank.store import create_schema, get_engine
 
     engine = get_engine()
     create_schema(engine)
@@ -90,7 +90,7 @@ def customer_id_for(name: str) -> int:
     """The id of the customer whose username is ``name`` (case-insensitive). Raises CLIError if unknown."""
     from sqlalchemy import func, select
 
-    from assistant.bank.store import Customer, get_engine, session_scope
+    from bank.store import Customer, get_engine, session_scope
 
     with session_scope(get_engine()) as session:
         cid = session.scalar(select(Customer.id).where(func.lower(Customer.username) == name.lower()))
@@ -160,7 +160,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from assistant.bank.tools import ActionExpiredError
+    from bank.tools import ActionExpiredError
 
     ensure_database()
     backend = args.backend or get_settings().backend
@@ -209,8 +209,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
-    from assistant.bank.seed import seed_demo
-    from assistant.bank.store import create_schema, get_engine
+    from bank.seed import seed_demo
+    from bank.store import create_schema, get_engine
 
     engine = get_engine()
     create_schema(engine)
@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from assistant.bank.tools import ActionExpiredError
+    from bank.tools import ActionExpiredError
     from models.base import BackendUnavailable
     from training.data import DataError
 

@@ -2,7 +2,7 @@
 (wired in langgraph.json as ``"auth": {"path": "./assistant/graph_auth.py:auth"}``).
 
 - Authentication: ``Authorization: Bearer <API key>`` (the same customer keys as the HTTP API,
-  checked by ``assistant.bank.auth.authenticate_key``). A missing or unknown key is HTTP 401;
+  checked by ``bank.auth.authenticate_key``). A missing or unknown key is HTTP 401;
   an operator key is HTTP 403 (operators do not chat as a customer). The user's
   ``customer_id`` reaches the graph as ``config["configurable"]["langgraph_auth_user"]
   ["customer_id"]``, the only source of identity there (see assistant/graph.customer_id_of).
@@ -18,8 +18,8 @@ import asyncio
 
 from langgraph_sdk import Auth
 
-from assistant.bank.auth import authenticate_key
-from assistant.bank.store import get_engine
+from bank.auth import authenticate_key
+from bank.store import get_engine
 
 auth = Auth()
 

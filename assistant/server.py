@@ -8,7 +8,7 @@ Routes:
 - ``/assistant/playground``: the LangServe playground (its calls need the bearer key too).
 
 Authentication: ``Authorization: Bearer <api key>``; keys are stored hashed and map to one
-customer (assistant/bank/auth.py). The customer id reaches the chain only from here, through
+customer (bank/auth.py). The customer id reaches the chain only from here, through
 ``config["configurable"]["customer_id"]``; a request that sets any ``configurable`` field other
 than ``backend`` is refused with 400. Missing/invalid key: 401. Invalid message: 422.
 Unavailable backend: 503. Unknown pending action: 404.
@@ -28,9 +28,9 @@ from langchain_core.runnables import RunnableLambda
 from langserve import add_routes
 from pydantic import BaseModel, Field, field_validator
 
-from assistant.bank.auth import Principal, authenticate_key
-from assistant.bank.tools import ActionExpiredError
-from assistant.bank.store import create_schema, get_engine
+from bank.auth import Principal, authenticate_key
+from bank.tools import ActionExpiredError
+from bank.store import create_schema, get_engine
 from assistant.settings import get_settings
 from chains.assistant import AssistantInput, AssistantOutput, RankedIntent, build_assistant_chain, validate_message
 from chains.backends import available_backends, get_backend

@@ -106,8 +106,8 @@ def run_ui(host: str = "127.0.0.1", port: int = 8000) -> None:
     Seeds the demo customers if the database has none (idempotent) and, when no custom model is
     trained yet, tells how to train one (the chat then answers with an error per message).
     """
-    from assistant.bank.seed import seed_demo
-    from assistant.bank.store import get_engine
+    from bank.seed import seed_demo
+    from bank.store import get_engine
     from assistant.settings import get_settings
 
     settings = get_settings()

@@ -25,9 +25,9 @@ from langchain_core.messages import HumanMessage
 from langgraph.types import Command
 from sqlalchemy import select
 
-from assistant.bank.auth import authenticate_key, authenticate_password
-from assistant.bank.store import Customer, get_engine, session_scope
-from assistant.graph import apending_confirmation, build_graph, open_async_checkpointer
+from bank.auth import authenticate_key, authenticate_password
+from bank.store import Customer, get_engine, session_scope
+from chains.graph import apending_confirmation, build_graph, open_async_checkpointer
 from assistant.settings import get_settings
 from assistant.ui import API_KEY_USERNAMES, STARTERS, classification_markdown, tool_markdown
 from chains.backends import available_backends

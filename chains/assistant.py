@@ -20,8 +20,8 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from assistant.bank import tools
-from assistant.bank.store import get_engine
+from bank import tools
+from bank.store import get_engine
 from assistant.settings import get_settings
 from chains.backends import get_backend
 from chains.intent import build_intent_chain
@@ -231,7 +231,7 @@ def reply_to_pending(customer_id: int, message: str) -> AssistantOutput | None:
 
 
 def decide(customer_id: int, action_id: str, approve: bool) -> AssistantOutput:
-    """Confirm or decline a pending action (idempotent; see assistant/bank/tools.confirm_action)."""
+    """Confirm or decline a pending action (idempotent; see bank/tools.confirm_action)."""
     result = tools.confirm_action(get_engine(), customer_id, action_id, approve)
     # The stored outcome, not the request: a replayed "yes" on a declined action stays declined.
     status = result.data.get("status") or ("confirmed" if approve else "declined")

@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from assistant.bank.store import Card, Customer, session_scope
+from bank.store import Card, Customer, session_scope
 
 ALICE = {"Authorization": "Bearer demo-alice-key"}
 BOB = {"Authorization": "Bearer demo-bob-key"}
@@ -17,8 +17,8 @@ BOB = {"Authorization": "Bearer demo-bob-key"}
 def client(trained_custom_model_dir):
     """The app on the session's short-trained model. Its guard thresholds are pinned to 0 here so
     routing does not depend on how confident a 6-epoch model is; test_guard_* pin them high."""
-    from assistant.bank.seed import seed_demo
-    from assistant.bank.store import get_engine
+    from bank.seed import seed_demo
+    from bank.store import get_engine
     from assistant.server import create_app
     from assistant.settings import get_settings
 
@@ -64,7 +64,7 @@ def test_guard_asks_a_clarifying_question(client: TestClient, thresholds) -> Non
 
 
 def _ids() -> dict[str, int]:
-    from assistant.bank.store import get_engine
+    from bank.store import get_engine
 
     with session_scope(get_engine()) as s:
         return {u: i for i, u in s.execute(select(Customer.id, Customer.username)).all()}
@@ -134,7 +134,7 @@ def test_assistant_answers_with_customer_data_and_isolation(client: TestClient) 
     assert out["intent"] == "card_arrival" and out["status"] == "answered"
     assert out["tool"] and out["answer"]
     # Bob asking the same question never sees Alice's cards.
-    with session_scope(__import__("assistant.bank.store", fromlist=["get_engine"]).get_engine()) as s:
+    with session_scope(__import__("bank.store", fromlist=["get_engine"]).get_engine()) as s:
         alice_last4 = {c.last4 for c in s.scalars(select(Card).where(Card.customer_id == _ids()["alice"]))}
     r = client.post("/assistant/invoke", json={"input": {"message": "My new card still hasn't arrived, where is it?"}}, headers=BOB)
     assert r.status_code == 200
@@ -142,7 +142,7 @@ def test_assistant_answers_with_customer_data_and_isolation(client: TestClient) 
 
 
 def test_freeze_card_needs_confirmation_and_is_idempotent(client: TestClient) -> None:
-    from assistant.bank.store import get_engine
+    from bank.store import get_engine
 
     alice = _ids()["alice"]
 

@@ -9,11 +9,11 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select, text
 
-from assistant.bank.auth import (
+from bank.auth import (
     Principal, authenticate_key, authenticate_password, create_api_key, hash_password, verify_password,
 )
-from assistant.bank.seed import DEMO_USERS, OPERATOR_KEY, seed_demo
-from assistant.bank.store import (
+from bank.seed import DEMO_USERS, OPERATOR_KEY, seed_demo
+from bank.store import (
     Account, ApiKey, Base, Card, CardTransaction, Customer, create_schema, get_engine, make_engine, session_scope,
 )
 from assistant.settings import Settings

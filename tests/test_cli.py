@@ -39,8 +39,8 @@ def test_ask_json_answers_from_the_customer_data(trained_custom_model_dir, capsy
 def test_chat_session_with_confirmation(trained_custom_model_dir, monkeypatch, capsys) -> None:
     from sqlalchemy import select
 
-    from assistant.bank.seed import seed_demo
-    from assistant.bank.store import Card, Customer, get_engine, session_scope
+    from bank.seed import seed_demo
+    from bank.store import Card, Customer, get_engine, session_scope
     from assistant.cli import console
 
     seed_demo(get_engine(), reset=True)  # alice's physical card active again, whatever ran before

@@ -11,13 +11,13 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.types import Command
 from sqlalchemy import select
 
-from assistant.bank.store import Card, Customer, PendingAction, session_scope
+from bank.store import Card, Customer, PendingAction, session_scope
 
 
 @pytest.fixture(scope="module")
 def ids(trained_custom_model_dir) -> dict[str, int]:
-    from assistant.bank.seed import seed_demo
-    from assistant.bank.store import get_engine
+    from bank.seed import seed_demo
+    from bank.store import get_engine
 
     seed_demo(get_engine(), reset=True)
     with session_scope(get_engine()) as s:
@@ -26,7 +26,7 @@ def ids(trained_custom_model_dir) -> dict[str, int]:
 
 @pytest.fixture()
 def graph(ids):
-    from assistant.graph import build_graph, open_checkpointer
+    from chains.graph import build_graph, open_checkpointer
 
     with open_checkpointer() as saver:
         yield build_graph(checkpointer=saver)
@@ -40,14 +40,14 @@ def cfg(customer_id: int | None, thread: str | None = None, **extra) -> dict:
 
 
 def cards(customer_id: int) -> dict[str, str]:
-    from assistant.bank.store import get_engine
+    from bank.store import get_engine
 
     with session_scope(get_engine()) as s:
         return {c.last4: c.status for c in s.scalars(select(Card).where(Card.customer_id == customer_id))}
 
 
 def action_status(action_id: str) -> str:
-    from assistant.bank.store import get_engine
+    from bank.store import get_engine
 
     with session_scope(get_engine()) as s:
         return s.get(PendingAction, action_id).status
@@ -70,7 +70,7 @@ def test_lost_card_stops_for_confirmation_then_yes_freezes_it(graph, ids) -> Non
     assert out["output"]["status"] == "confirmation_required" and out["output"]["intent"] == "lost_or_stolen_card"
     assert cards(alice) == before
     assert action_status(intr.value["action_id"]) == "pending"
-    from assistant.graph import pending_confirmation
+    from chains.graph import pending_confirmation
 
     assert pending_confirmation(graph, config)["action_id"] == intr.value["action_id"]
 
@@ -105,7 +105,7 @@ def test_no_changes_nothing(graph, ids) -> None:
 
 def test_thread_memory_survives_a_new_checkpointer_connection(ids) -> None:
     """Interrupt in one graph/connection, resume in another (as after a restart)."""
-    from assistant.graph import build_graph, checkpoint_path, open_checkpointer
+    from chains.graph import build_graph, checkpoint_path, open_checkpointer
 
     carol = ids["carol"]
     config = cfg(carol)
@@ -180,7 +180,7 @@ def test_follow_up_is_understood_in_context(graph, ids) -> None:
 
 
 def test_identity_comes_from_authentication_only(graph, ids) -> None:
-    from assistant.graph import customer_id_of
+    from chains.graph import customer_id_of
 
     with pytest.raises(PermissionError):
         say(graph, cfg(None), "where is my card")

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from assistant.bank.store import Card, Customer, PendingAction, session_scope
+from bank.store import Card, Customer, PendingAction, session_scope
 from servers import free_port, running_server
 
 REPO = Path(__file__).resolve().parent.parent
@@ -23,8 +23,8 @@ BOB = {"Authorization": "Bearer demo-bob-key"}
 
 @pytest.fixture(scope="module")
 def server(trained_custom_model_dir, session_home, tmp_path_factory):
-    from assistant.bank.seed import seed_demo
-    from assistant.bank.store import get_engine
+    from bank.seed import seed_demo
+    from bank.store import get_engine
 
     seed_demo(get_engine(), reset=True)
     exe = shutil.which("langgraph") or str(Path(sys.executable).parent / "langgraph")
@@ -42,14 +42,14 @@ def server(trained_custom_model_dir, session_home, tmp_path_factory):
 
 
 def _customer(username: str) -> int:
-    from assistant.bank.store import get_engine
+    from bank.store import get_engine
 
     with session_scope(get_engine()) as s:
         return s.execute(select(Customer.id).where(Customer.username == username)).scalar_one()
 
 
 def _card_status(customer_id: int, last4: str) -> str:
-    from assistant.bank.store import get_engine
+    from bank.store import get_engine
 
     with session_scope(get_engine()) as s:
         return s.execute(select(Card.status).where(Card.customer_id == customer_id, Card.last4 == last4)).scalar_one()
@@ -87,7 +87,7 @@ def test_freeze_confirmation_through_the_server(server) -> None:
     done = alice.runs.wait(thread["thread_id"], "assistant", command={"resume": "yes, freeze it"})
     assert done["output"]["status"] == "confirmed"
     assert _card_status(alice_id, "4821") == "frozen"
-    from assistant.bank.store import get_engine
+    from bank.store import get_engine
 
     with session_scope(get_engine()) as s:
         row = s.get(PendingAction, intr["value"]["action_id"])

@@ -191,8 +191,8 @@ def test_langserve_classify_with_backend_peft(trained, session_home, data):
 
     from fastapi.testclient import TestClient
 
-    from assistant.bank.seed import seed_demo
-    from assistant.bank.store import get_engine
+    from bank.seed import seed_demo
+    from bank.store import get_engine
     from assistant.server import create_app
 
     dest = session_home / "models" / "peft" / trained.name

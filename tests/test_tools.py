@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from assistant.bank.seed import seed_demo
-from assistant.bank.store import Account, Card, PendingAction, Transfer, make_engine, session_scope, utcnow
-from assistant.bank.tools import (
+from bank.seed import seed_demo
+from bank.store import Account, Card, PendingAction, Transfer, make_engine, session_scope, utcnow
+from bank.tools import (
     STATE_CHANGING_ACTIONS, TOOLS, ActionExpiredError, ActionNotFoundError, ToolResult, confirm_action,
     latest_pending_action, run_tool,
 )
-from assistant.bank.tools.base import day
+from bank.tools.base import day
 
 DATA_DIR = Path(os.environ.get("BANKING_DATA_DIR", "/work/shared/data/banking77"))
 ALICE_PRIVATE = ["Tesco Metro", "Pret A Manger", "Ryanair", "ASOS", "Amazon UK", "Spotify", "Mark Thompson",

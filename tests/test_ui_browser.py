@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from assistant.bank.store import Card, Customer, session_scope
+from bank.store import Card, Customer, session_scope
 from servers import free_port, running_server
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,8 +39,8 @@ def fake_gemini():
 
 @pytest.fixture(scope="module")
 def ui_url(trained_custom_model_dir, session_home, fake_gemini, tmp_path_factory):
-    from assistant.bank.seed import seed_demo
-    from assistant.bank.store import get_engine
+    from bank.seed import seed_demo
+    from bank.store import get_engine
 
     seed_demo(get_engine(), reset=True)
     port = free_port()
@@ -80,7 +80,7 @@ def shots(tmp_path_factory) -> Path:
 
 
 def _card_status(username: str, last4: str) -> str:
-    from assistant.bank.store import get_engine
+    from bank.store import get_engine
 
     with session_scope(get_engine()) as s:
         cid = s.execute(select(Customer.id).where(Customer.username == username)).scalar_one()

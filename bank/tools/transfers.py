@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assistant.bank.tools.base import (
+from bank.tools.base import (
     ToolContext, ToolResult, join_lines, money, tool, topup_dict, topup_line, transfer_dict, transfer_line, when,
 )
 

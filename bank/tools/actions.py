@@ -21,10 +21,10 @@ from typing import Any, Callable
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from assistant.bank.store import (
+from bank.store import (
     Account, Card, DirectDebit, PendingAction, Transfer, session_scope, utcnow,
 )
-from assistant.bank.tools.base import ACTION_TTL, STATE_CHANGING_ACTIONS, ToolResult, card_label, day, jsonable, money
+from bank.tools.base import ACTION_TTL, STATE_CHANGING_ACTIONS, ToolResult, card_label, day, jsonable, money
 
 NEW_CARD_DELIVERY_DAYS = 7
 CARD_VALIDITY_YEARS = 3

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, func, select
 
-from assistant.bank.store import ApiKey, Customer, session_scope
+from bank.store import ApiKey, Customer, session_scope
 
 __all__ = [
     "Principal", "hash_api_key", "hash_password", "verify_password",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from assistant.bank.store import Card
-from assistant.bank.tools.base import (
+from bank.store import Card
+from bank.tools.base import (
     ToolContext, ToolResult, card_dict, card_label, day, join_lines, money, tool, tx_dict, tx_line, when,
 )
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from assistant.bank.store import (
+from bank.store import (
     Account, Card, CardTransaction, DirectDebit, FxRate, PendingAction, TopUp, Transfer,
 )
 

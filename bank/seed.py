@@ -30,8 +30,8 @@ from decimal import Decimal as D
 
 from sqlalchemy import Engine, delete, select
 
-from assistant.bank.auth import hash_api_key, hash_password
-from assistant.bank.store import (
+from bank.auth import hash_api_key, hash_password
+from bank.store import (
     Account, ApiKey, Card, CardTransaction, Customer, DirectDebit, FxRate, TopUp, Transfer,
     create_schema, session_scope, utcnow,
 )

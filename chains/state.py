@@ -1,4 +1,4 @@
-"""The state of one conversation thread in the LangGraph graph (assistant/graph.py).
+"""The state of one conversation thread in the LangGraph graph (chains/graph.py).
 
 A thread's state is checkpointed after every step, keyed by ``thread_id``, so the next message
 of the same thread sees the history (``messages``), the backend chosen for the thread and the

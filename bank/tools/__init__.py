@@ -19,12 +19,12 @@ from datetime import datetime
 
 from sqlalchemy import Engine, select
 
-from assistant.bank.store import Customer, session_scope, utcnow
-from assistant.bank.tools import account, cards, payments, transfers
-from assistant.bank.tools.actions import (
+from bank.store import Customer, session_scope, utcnow
+from bank.tools import account, cards, payments, transfers
+from bank.tools.actions import (
     ActionExpiredError, ActionNotFoundError, confirm_action, latest_pending_action,
 )
-from assistant.bank.tools.base import (
+from bank.tools.base import (
     ACTION_TTL, STATE_CHANGING_ACTIONS, TOOLS, Tool, ToolContext, ToolResult,
 )
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from assistant.bank.store import CardTransaction
-from assistant.bank.tools.base import (
+from bank.store import CardTransaction
+from bank.tools.base import (
     ToolContext, ToolResult, currencies_in, join_lines, money, tool, tx_dict, tx_line, when,
 )
 

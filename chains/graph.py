@@ -51,9 +51,9 @@ from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
-from assistant.bank.tools import ActionExpiredError, ActionNotFoundError
+from bank.tools import ActionExpiredError, ActionNotFoundError
 from assistant.settings import get_settings
-from assistant.state import AssistantState, InputState
+from chains.state import AssistantState, InputState
 from chains.assistant import (
     AssistantOutput, GuardDecision, decide, guard, reply_to_pending, run_intent_tool, validate_message, yes_or_no,
 )
@@ -127,7 +127,7 @@ def build_graph(checkpointer: Any = None, intent_chain: Runnable | None = None):
 
     Input: ``{"messages": [HumanMessage | {"role": "user", "content": str}]}``; resume a
     confirmation with ``Command(resume=True | False | {"approve": bool} | "reply text")``.
-    Output state: see :class:`assistant.state.AssistantState`; ``output`` is the turn's
+    Output state: see :class:`chains.state.AssistantState`; ``output`` is the turn's
     ``AssistantOutput`` dict. Raises ``ValueError`` for an invalid message, ``PermissionError``
     without an authenticated customer, ``BackendUnavailable`` when the chosen backend cannot answer.
     """
