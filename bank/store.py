@@ -5,8 +5,11 @@ SQLite is the default (a file under ``Settings.home``); PostgreSQL works through
 :func:`create_schema` (``Base.metadata.create_all``), so there are no migrations to run.
 
 Money is never a float: amounts are :class:`decimal.Decimal` in Python. On PostgreSQL they are
-``NUMERIC`` columns; SQLite has no exact decimal type, so there they are stored as integers in
-minor units (``amount * 10**scale``), which keeps SQL ordering and sums exact. Timestamps are
+``NUMERIC(18, scale)`` columns; SQLite has no exact decimal type, so there they are stored as
+integers in minor units (``amount * 10**scale``), which keeps SQL ordering and sums exact. NaN,
+Infinity, floats, extra decimal places and out-of-range amounts raise :class:`InvalidAmount`
+before any SQL, identically on both. Balances change only in SQL (:func:`add_to_balance`:
+``balance = balance + :delta``), never by reading in Python and writing back the sum. Timestamps are
 timezone-aware UTC ``datetime`` objects in Python whatever the backend.
 """
 
@@ -16,7 +19,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from threading import Lock
 from typing import Any
@@ -35,6 +38,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    update,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
@@ -42,8 +46,8 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "Base", "Customer", "ApiKey", "Account", "Card", "CardTransaction", "Transfer", "TopUp",
-    "DirectDebit", "FxRate", "PendingAction", "Money", "UTCDateTime", "utcnow",
-    "make_engine", "create_schema", "session_scope", "get_engine",
+    "DirectDebit", "FxRate", "PendingAction", "Money", "InvalidAmount", "MONEY_DIGITS", "UTCDateTime",
+    "utcnow", "add_to_balance", "make_engine", "dispose_engine", "create_schema", "session_scope", "get_engine",
 ]
 
 
@@ -52,13 +56,29 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Money(TypeDecorator):
-    """An exact decimal column with ``scale`` digits after the point.
+class InvalidAmount(ValueError):
+    """A money amount that cannot be stored exactly; raised before any SQL is sent.
 
-    Python side: :class:`~decimal.Decimal`, quantized to ``scale`` places (half-even).
-    PostgreSQL and other backends: ``NUMERIC(18 + scale, scale)``.
-    SQLite: ``BIGINT`` holding ``value * 10**scale`` (exact; SQLite's NUMERIC affinity would
-    round-trip through binary floating point).
+    Reasons: a ``float`` (or ``bool``), text that is not a number, NaN, +/-Infinity, more decimal
+    places than the column's scale, or a magnitude of ``10**(MONEY_DIGITS - scale)`` or more. The
+    same error on SQLite and PostgreSQL.
+    """
+
+
+MONEY_DIGITS = 18
+"""Total significant digits of every money column: PostgreSQL ``NUMERIC(18, scale)``, and on
+SQLite ``value * 10**scale`` stays below ``10**18`` (inside a signed 64-bit integer)."""
+
+
+class Money(TypeDecorator):
+    """An exact decimal column with ``scale`` digits after the point and ``MONEY_DIGITS`` in all.
+
+    Python side: :class:`~decimal.Decimal`. Values are checked by :meth:`check` on assignment to
+    a mapped attribute and again before binding, so NaN, Infinity, floats, extra decimal places
+    and out-of-range amounts raise :class:`InvalidAmount` before SQL on every backend.
+    PostgreSQL and other backends: ``NUMERIC(18, scale)``. SQLite: ``BIGINT`` holding
+    ``value * 10**scale`` (exact; SQLite's NUMERIC affinity would round-trip through binary
+    floating point).
     """
 
     impl = Numeric
@@ -68,18 +88,38 @@ class Money(TypeDecorator):
         super().__init__()
         self.scale = scale
         self._quantum = Decimal(1).scaleb(-scale)
+        self.limit = Decimal(10) ** (MONEY_DIGITS - scale)  # exclusive bound on |value|
+        self.max_value = self.limit - self._quantum
+
+    def check(self, value: Any) -> Decimal:
+        """Return ``value`` as a Decimal with exactly ``scale`` places, or raise :class:`InvalidAmount`.
+
+        Accepts Decimal, int and numeric strings (``"12.5"``); refuses float and bool.
+        """
+        if isinstance(value, (float, bool)) or not isinstance(value, (Decimal, int, str)):
+            raise InvalidAmount(f"money must be Decimal, int or str, never {type(value).__name__}")
+        try:
+            d = Decimal(value)
+        except (InvalidOperation, ValueError):
+            raise InvalidAmount(f"not an amount: {str(value)[:40]!r}") from None
+        if not d.is_finite():
+            raise InvalidAmount(f"not a finite amount: {d}")
+        if abs(d) >= self.limit:
+            raise InvalidAmount(f"amount out of range: |amount| must be below {self.limit:,}")
+        q = d.quantize(self._quantum)
+        if q != d:
+            raise InvalidAmount(f"amount {d} has more than {self.scale} decimal places")
+        return q
 
     def load_dialect_impl(self, dialect):  # noqa: D102 - SQLAlchemy hook
         if dialect.name == "sqlite":
             return dialect.type_descriptor(BigInteger())
-        return dialect.type_descriptor(Numeric(18 + self.scale, self.scale, asdecimal=True))
+        return dialect.type_descriptor(Numeric(MONEY_DIGITS, self.scale, asdecimal=True))
 
     def process_bind_param(self, value: Any, dialect) -> Any:  # noqa: D102
         if value is None:
             return None
-        if isinstance(value, float):
-            raise TypeError("money must be Decimal, int or str, never float")
-        q = Decimal(value).quantize(self._quantum, rounding=ROUND_HALF_EVEN)
+        q = self.check(value)
         if dialect.name == "sqlite":
             return int(q.scaleb(self.scale))
         return q
@@ -313,6 +353,53 @@ class PendingAction(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
+def _check_money_on_set(money_type: Money):
+    def check(_target: Any, value: Any, _old: Any, _initiator: Any) -> Any:
+        return None if value is None else money_type.check(value)
+
+    return check
+
+
+def _validate_money_attributes() -> None:
+    """Check every Money-typed mapped attribute on assignment (constructor keywords included)."""
+    for mapper in Base.registry.mappers:
+        for prop in mapper.column_attrs:
+            col_type = prop.columns[0].type
+            if isinstance(col_type, Money):
+                event.listen(getattr(mapper.class_, prop.key), "set", _check_money_on_set(col_type), retval=True)
+
+
+_validate_money_attributes()
+
+
+def add_to_balance(session: Session, account_id: int, delta: Decimal | int | str) -> Decimal:
+    """Atomically add ``delta`` (account currency, may be negative) to one account's balance.
+
+    Runs ``UPDATE accounts SET balance = balance + :delta WHERE id = :id`` in SQL (the database
+    takes the row lock, so concurrent changes never lose an update) and returns the new balance
+    as a Decimal (2 places). The loaded :class:`Account` object in ``session`` is refreshed.
+
+    Raises :class:`InvalidAmount` when ``delta`` is not a valid amount or the new balance would
+    leave the money range (nothing changes), and ``LookupError`` when the account does not exist.
+    """
+    money_type: Money = Account.__table__.c.balance.type
+    delta = money_type.check(delta)
+    new_balance = Account.balance + delta
+    stmt = (update(Account).where(Account.id == account_id,
+                                  new_balance.between(-money_type.max_value, money_type.max_value))
+            .values(balance=new_balance).returning(Account.balance)
+            .execution_options(synchronize_session=False))
+    balance = session.execute(stmt).scalar_one_or_none()
+    if balance is None:
+        if session.get(Account, account_id) is None:
+            raise LookupError(f"no account {account_id}")
+        raise InvalidAmount(f"the new balance would be out of range (|balance| below {money_type.limit:,})")
+    loaded = session.identity_map.get(session.identity_key(Account, account_id))
+    if loaded is not None:
+        session.expire(loaded, ["balance"])
+    return balance
+
+
 _ENGINES: dict[str, Engine] = {}
 _ENGINES_LOCK = Lock()
 
@@ -351,6 +438,16 @@ def make_engine(url: str) -> Engine:
             event.listen(engine, "connect", _sqlite_pragmas)
         _ENGINES[url] = engine
         return engine
+
+
+def dispose_engine(url: str) -> None:
+    """Close every pooled connection of the cached engine for ``url`` and forget it (tests and
+    shutdown; a later :func:`make_engine` call creates a new engine)."""
+    with _ENGINES_LOCK:
+        engine = _ENGINES.pop(url, None)
+        _SCHEMA_READY.discard(url)
+    if engine is not None:
+        engine.dispose()
 
 
 def create_schema(engine: Engine) -> None:

@@ -1,30 +1,35 @@
-"""Bank store, demo seed and authentication, on a real SQLite file."""
+"""Bank store, demo seed, authentication and the money type, on a real SQLite file and a real
+PostgreSQL database (``db_url`` runs each test on both)."""
 
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from datetime import UTC
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.exc import StatementError
+from sqlalchemy.engine import make_url
 
 from bank.auth import (
     Principal, authenticate_key, authenticate_password, create_api_key, hash_password, verify_password,
 )
 from bank.seed import DEMO_USERS, OPERATOR_KEY, seed_demo
 from bank.store import (
-    Account, ApiKey, Base, Card, CardTransaction, Customer, create_schema, get_engine, make_engine, session_scope,
+    Account, ApiKey, Base, Card, CardTransaction, Customer, InvalidAmount, add_to_balance, create_schema, get_engine,
+    make_engine, session_scope,
 )
 from assistant.settings import Settings
+from db_backends import db_url  # noqa: F401 - fixture: SQLite and PostgreSQL
 
 
 @pytest.fixture()
-def db(tmp_path):
-    path = tmp_path / "bank.db"
-    engine = make_engine(f"sqlite:///{path}")
+def db(db_url):
+    engine = make_engine(db_url)
     creds = seed_demo(engine)
-    return engine, path, {c.username: c for c in creds}
+    return engine, db_url, {c.username: c for c in creds}
 
 
 def _counts(engine) -> dict[str, int]:
@@ -63,9 +68,12 @@ def test_seed_situations(db):
 
 
 def test_keys_and_passwords_stored_hashed_only(db):
-    engine, path, creds = db
-    engine.dispose()
-    raw = path.read_bytes()
+    engine, url, creds = db
+    with engine.connect() as conn:  # every stored value of every table, as text
+        raw = "\n".join(repr(tuple(r)) for t in Base.metadata.sorted_tables for r in conn.execute(t.select())).encode()
+    if url.startswith("sqlite"):  # and the database file itself
+        engine.dispose()
+        raw += Path(make_url(url).database).read_bytes()
     for username, (_, _, key, password) in DEMO_USERS.items():
         assert key.encode() not in raw
         assert password.encode() not in raw
@@ -139,3 +147,67 @@ def test_get_engine_creates_sqlite_folder(tmp_path):
     create_schema(engine)  # idempotent
     with engine.connect() as conn:
         assert conn.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
+
+
+BAD_AMOUNTS = [Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity"), Decimal("-Infinity"), "inf", "nan",
+               Decimal("10000000000000000.00"), -(10 ** 16), Decimal("1E+30"), Decimal("0.001"),
+               Decimal("12.345"), "1.999", 1.5, True, "twelve"]
+
+
+@pytest.mark.parametrize("bad", BAD_AMOUNTS, ids=repr)
+def test_money_refuses_bad_amounts_before_sql(db, bad):
+    """NaN, Infinity, out of range, extra places, float, bool, text: InvalidAmount on assignment
+    (ORM) and before SQL (Core), the same on SQLite and PostgreSQL; nothing is stored."""
+    engine, _, creds = db
+    alice = creds["alice"].customer_id
+    with session_scope(engine) as s:
+        acc = s.scalars(select(Account).where(Account.customer_id == alice).order_by(Account.id)).first()
+        with pytest.raises(InvalidAmount):
+            acc.balance = bad
+        assert acc.balance == Decimal("1520.40")
+        with pytest.raises(InvalidAmount):
+            Account(customer_id=alice, currency="GBP", balance=bad)
+    n = _counts(engine)["accounts"]
+    with engine.connect() as conn:
+        with pytest.raises(StatementError) as err:
+            conn.execute(insert(Account).values(customer_id=alice, currency="GBP", balance=bad, status="open"))
+        assert isinstance(err.value.orig, InvalidAmount)
+        conn.rollback()
+    assert _counts(engine)["accounts"] == n
+    with session_scope(engine) as s:
+        with pytest.raises(InvalidAmount):
+            add_to_balance(s, acc.id, bad)
+    with session_scope(engine) as s:
+        assert s.get(Account, acc.id).balance == Decimal("1520.40")
+
+
+def test_money_range_edges_round_trip_exactly(db):
+    engine, _, creds = db
+    top = Decimal("9999999999999999.99")  # 10**16 - 0.01: the largest 2-place amount in 18 digits
+    assert Account.__table__.c.balance.type.max_value == top
+    with session_scope(engine) as s:
+        s.add_all([Account(customer_id=creds["dave"].customer_id, currency=c, balance=b)
+                   for c, b in (("AAA", top), ("BBB", -top), ("CCC", "0.01"), ("DDD", Decimal("12.50000")))])
+    with session_scope(engine) as s:
+        got = dict(s.execute(select(Account.currency, Account.balance).where(
+            Account.currency.in_(["AAA", "BBB", "CCC", "DDD"]))).all())
+    assert got == {"AAA": top, "BBB": -top, "CCC": Decimal("0.01"), "DDD": Decimal("12.50")}
+    assert all(v.as_tuple().exponent == -2 for v in got.values())
+
+
+def test_add_to_balance_is_exact_and_bounded(db):
+    engine, _, creds = db
+    with session_scope(engine) as s:
+        acc = s.scalars(select(Account).where(Account.customer_id == creds["dave"].customer_id)).one()
+        assert acc.balance == Decimal("0.00")
+        assert add_to_balance(s, acc.id, Decimal("0.10")) == Decimal("0.10")
+        assert add_to_balance(s, acc.id, "0.20") == Decimal("0.30")
+        assert acc.balance == Decimal("0.30")  # the loaded object sees the SQL update
+        assert add_to_balance(s, acc.id, -1) == Decimal("-0.70")
+        assert add_to_balance(s, acc.id, Decimal("9999999999999999.99")) == Decimal("9999999999999999.29")
+        with pytest.raises(InvalidAmount, match="out of range"):
+            add_to_balance(s, acc.id, 1)  # would pass 10**16
+        with pytest.raises(LookupError):
+            add_to_balance(s, 987654, 1)
+    with session_scope(engine) as s:
+        assert s.get(Account, acc.id).balance == Decimal("9999999999999999.29")

@@ -1,5 +1,5 @@
-"""Banking tools on a real seeded SQLite file: registry, data-driven answers, confirmation flows,
-cross-customer isolation."""
+"""Banking tools on a real seeded bank, SQLite file and PostgreSQL database (``db_url``): registry,
+data-driven answers, confirmation flows, cross-customer isolation."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from bank.tools import (
     latest_pending_action, run_tool,
 )
 from bank.tools.base import day
+from db_backends import db_url  # noqa: F401 - fixture: SQLite and PostgreSQL
 
 DATA_DIR = Path(os.environ.get("BANKING_DATA_DIR", "/work/shared/data/banking77"))
 ALICE_PRIVATE = ["Tesco Metro", "Pret A Manger", "Ryanair", "ASOS", "Amazon UK", "Spotify", "Mark Thompson",
@@ -29,8 +30,8 @@ ALICE_LAST4 = {"4821", "7390", "1155"}
 
 
 @pytest.fixture()
-def bank(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'bank.db'}")
+def bank(db_url):
+    engine = make_engine(db_url)
     ids = {c.username: c.customer_id for c in seed_demo(engine) if c.username}
     return engine, ids
 

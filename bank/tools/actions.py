@@ -22,7 +22,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from bank.store import (
-    Account, Card, DirectDebit, PendingAction, Transfer, session_scope, utcnow,
+    Account, Card, DirectDebit, PendingAction, Transfer, add_to_balance, session_scope, utcnow,
 )
 from bank.tools.base import ACTION_TTL, STATE_CHANGING_ACTIONS, ToolResult, card_label, day, jsonable, money
 
@@ -148,26 +148,38 @@ def _order_card(s: Session, cid: int, p: dict, now: datetime) -> Outcome:
 
 
 def _cancel_transfer(s: Session, cid: int, p: dict, now: datetime) -> Outcome:
+    # The transfer row is locked (FOR UPDATE on PostgreSQL; SQLite holds the write lock since the
+    # claim) and re-read, so two confirmations cannot both refund it; the refund itself is one
+    # SQL ``balance = balance + :refund``, so concurrent refunds to one account never lose one.
     t = s.execute(select(Transfer).join(Account, Transfer.account_id == Account.id).where(
-        Transfer.id == p.get("transfer_id"), Account.customer_id == cid)).scalar_one_or_none()
+        Transfer.id == p.get("transfer_id"), Account.customer_id == cid)
+        .with_for_update(of=Transfer).execution_options(populate_existing=True)).scalar_one_or_none()
     if t is None or t.status != "pending" or t.direction != "outgoing":
         status = t.status if t is not None else "gone"
         return False, f"Nothing was changed: the transfer is no longer pending ({status}).", {}
     t.status = "cancelled"
     t.completed_at = None
     refund = t.amount + (t.fee or Decimal("0"))
-    t.account.balance = t.account.balance + refund
+    new_balance = add_to_balance(s, t.account_id, refund)
+    currency = s.scalar(select(Account.currency).where(Account.id == t.account_id))
     return True, (f"Done: the transfer of {money(t.amount, t.currency)} to {t.beneficiary_name} is cancelled and "
-                  f"{money(refund, t.account.currency)} is back in your balance."), {
-        "transfer_id": t.id, "refunded": refund, "new_balance": t.account.balance}
+                  f"{money(refund, currency)} is back in your balance."), {
+        "transfer_id": t.id, "refunded": refund, "new_balance": new_balance}
 
 
 def _terminate_account(s: Session, cid: int, p: dict, now: datetime) -> Outcome:
-    accounts = list(s.scalars(select(Account).where(Account.customer_id == cid, Account.status == "open")))
+    # Lock the open accounts before reading their balances, so no refund lands between the zero
+    # check and the closing; a transfer still pending (a refund may follow) also blocks it.
+    accounts = list(s.scalars(select(Account).where(Account.customer_id == cid, Account.status == "open")
+                              .order_by(Account.id).with_for_update().execution_options(populate_existing=True)))
     if not accounts:
         return False, "Nothing was changed: your accounts are already closed.", {}
     if any(a.balance != 0 for a in accounts):
         return False, "Nothing was changed: a balance is no longer zero; move it out first.", {}
+    pending = s.scalar(select(Transfer.id).where(Transfer.account_id.in_([a.id for a in accounts]),
+                                                 Transfer.status == "pending").limit(1))
+    if pending is not None:
+        return False, "Nothing was changed: a transfer is still pending; once it has cleared I can close it.", {}
     for a in accounts:
         a.status, a.closed_at = "closed", now
     cards = list(s.scalars(select(Card).where(Card.customer_id == cid,
@@ -286,3 +298,24 @@ def latest_pending_action(engine: Engine, customer_id: int, *, now: datetime | N
         return jsonable({"action_id": row.id, "action": row.action, "description": row.description,
                          "params": row.params, "created_at": row.created_at,
                          "expires_at": row.created_at + ACTION_TTL})
+
+
+def close_action(engine: Engine, customer_id: int, action_id: str, status: str = "superseded", *,
+                 now: datetime | None = None) -> bool:
+    """Close a still-pending action of this customer without running it: the customer moved on
+    (``status="superseded"``) or it timed out (``"expired"``). Nothing else changes.
+
+    Returns True when this call closed it, False when it was already decided or closed (or is
+    not this customer's). Raises ``ValueError`` for any other ``status``.
+    """
+    if status not in ("superseded", "expired"):
+        raise ValueError(f"an action can only be closed as superseded or expired, not {status!r}")
+    now = now or utcnow()
+    with session_scope(engine) as s:
+        closed = s.execute(
+            update(PendingAction).where(PendingAction.id == action_id, PendingAction.customer_id == customer_id,
+                                        PendingAction.status == "pending")
+            .values(status=status, decided_at=now,
+                    result={"ok": False, "answer": f"Not done: the request was {status} before it was confirmed."})
+            .execution_options(synchronize_session=False)).rowcount
+    return closed == 1
