@@ -14,16 +14,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from functools import lru_cache
 from pathlib import Path
 
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from assistant.settings import get_settings
 
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+console = Console()  # wraps at word boundaries
+err = Console(stderr=True)
 
 
 class CLIError(Exception):
@@ -35,22 +34,6 @@ class CLIError(Exception):
 
 
 # ----------------------------------------------------------------------------- helpers
-def describe_error(e: BaseException) -> str:
-    """One line for a user: pydantic validation errors are reduced to their field and reason."""
-    from pydantic import ValidationError
-
-    if isinstance(e, ValidationError):
-        parts = []
-        for err in e.errors():
-            loc = ".".join(str(x) for x in err.get("loc", ()))
-            msg = str(err.get("msg", "")).removeprefix("Value error, ")
-            parts.append(f"{loc}: {msg}" if loc else msg)
-        return "; ".join(parts)
-    if isinstance(e, KeyError):
-        return str(e.args[0]) if e.args else "unknown key"
-    return str(e)
-
-
 def ensure_database() -> None:
     """Create the schema and the demo customers if the database has none (idempotent)."""
     from bank.seed import seed_demo
@@ -76,7 +59,7 @@ def _train_custom(progress: bool = True) -> Path:
 
     path = train_custom(progress=progress)
     reset_backends()
-    assistant_chain.cache_clear()  # the chain holds the backend instances
+    Conversation.reset()  # the graph holds the backend instances
     m = json.loads((path / "metrics.json").read_text())
     console.print(
         f"Saved [bold]{path}[/bold]: validation accuracy {m['validation_accuracy']:.2%}, "
@@ -100,33 +83,72 @@ def customer_id_for(name: str) -> int:
     return int(cid)
 
 
-@lru_cache(maxsize=1)
-def assistant_chain():
-    """The assistant chain, built once per process (the chat loop reuses it every turn)."""
-    from chains.assistant import build_assistant_chain
+class Conversation:
+    """One terminal conversation: the conversation graph (chains/graph.py) with the SQLite /
+    PostgreSQL checkpointer, on a thread of its own for ``customer_id``. The graph is built once
+    per process; :meth:`say` runs one turn and returns the ``AssistantOutput`` as a dict."""
 
-    return build_assistant_chain()
+    _graph = None
+    _stack = None
 
+    def __init__(self, customer_id: int, backend: str | None) -> None:
+        import uuid
 
-def run_turn(message: str, customer_id: int, backend: str | None, confirm: tuple[str, bool] | None = None) -> dict:
-    """One assistant turn through the chain; returns the AssistantOutput as a dict."""
-    configurable: dict = {"customer_id": customer_id}
-    if backend:
-        configurable["backend"] = backend
-    inp: dict = {"message": message}
-    if confirm:
-        inp["confirm_action_id"], inp["approve"] = confirm
-    return assistant_chain().invoke(inp, {"configurable": configurable}).model_dump()
+        self.customer_id, self.backend = customer_id, backend
+        self.thread_id = f"cli-{customer_id}-{uuid.uuid4().hex}"
+        self.choices: list[dict] = []
+
+    @classmethod
+    def graph(cls):
+        """The compiled graph, built on first use (its checkpointer stays open for the process)."""
+        if cls._graph is None:
+            import contextlib
+
+            from chains.graph import build_graph, open_checkpointer
+
+            cls._stack = contextlib.ExitStack()
+            cls._graph = build_graph(checkpointer=cls._stack.enter_context(open_checkpointer()))
+        return cls._graph
+
+    @classmethod
+    def reset(cls) -> None:
+        """Forget the graph (after training a new model version the backends are rebuilt)."""
+        if cls._stack is not None:
+            cls._stack.close()
+        cls._graph = cls._stack = None
+
+    def say(self, message: str, *, chosen_intent: str | None = None) -> dict:
+        """One turn. Raises the domain errors of assistant/errors.py (bad message, unavailable
+        backend...)."""
+        from chains.assistant import AssistantInput
+        from chains.graph import graph_input, turn_output
+
+        req = AssistantInput(message=message, chosen_intent=chosen_intent)
+        configurable: dict = {"thread_id": self.thread_id, "customer_id": self.customer_id}
+        if self.backend:
+            configurable["backend"] = self.backend
+        out = turn_output(self.graph().invoke(graph_input(req), {"configurable": configurable})).model_dump()
+        self.choices = out.get("choices") or []
+        return out
+
+    def pick(self, line: str) -> str | None:
+        """The intent of clarify choice number ``line`` ("1".."3") offered by the last turn, else None."""
+        text = line.strip().rstrip(".)")
+        if text.isdigit() and 1 <= int(text) <= len(self.choices):
+            return self.choices[int(text) - 1]["intent"]
+        return None
 
 
 def _print_turn(out: dict) -> None:
-    console.print(f"[bold green]assistant>[/bold green] {out['answer']}")
+    # Answers carry third-party text (merchant names, payees, references): never markup.
+    console.print(Text.assemble(("assistant> ", "bold green"), out["answer"]), highlight=False)
+    for i, choice in enumerate(out.get("choices") or [], start=1):
+        console.print(Text(f"  {i}) {choice['title']}", style="cyan"), highlight=False)
     if out.get("intent"):
         label = "intent" if out["status"] not in ("out_of_scope", "clarify") else "top guess"
         console.print(
-            f"[dim]  {label}={out['intent']} confidence={out['confidence']:.2f} backend={out['backend']} "
-            f"latency={out['latency_ms']:.1f} ms status={out['status']}[/dim]"
-        )
+            Text(f"  {label}={out['intent']} confidence={out['confidence']:.2f} backend={out['backend']} "
+                 f"latency={out['latency_ms']:.1f} ms status={out['status']}", style="dim"), highlight=False)
 
 
 # ----------------------------------------------------------------------------- commands
@@ -142,7 +164,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         path = train_peft(get_settings(), progress=not args.no_progress)
         reset_backends()
-        assistant_chain.cache_clear()
+        Conversation.reset()
         console.print(f"Saved [bold]{path}[/bold]")
     return 0
 
@@ -151,7 +173,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     ensure_database()
     if (args.backend or get_settings().backend) == "custom":
         ensure_custom_model()
-    out = run_turn(args.message, customer_id_for(args.customer), args.backend)
+    out = Conversation(customer_id_for(args.customer), args.backend).say(args.message)
     if args.json:
         print(json.dumps(out, default=str))
     else:
@@ -160,13 +182,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from bank.tools import ActionExpiredError
+    from assistant.errors import view_of
 
     ensure_database()
     backend = args.backend or get_settings().backend
     if backend == "custom":
         ensure_custom_model()
-    cid = customer_id_for(args.customer)
+    conversation = Conversation(customer_id_for(args.customer), args.backend)
     console.print(
         f"[bold]Banking assistant[/bold] - signed in as demo customer [bold]{args.customer}[/bold], "
         f"backend [bold]{backend}[/bold]. Type your question; 'quit' to leave."
@@ -182,13 +204,19 @@ def cmd_chat(args: argparse.Namespace) -> int:
         if not message.strip():
             continue
         try:
-            out = run_turn(message, cid, args.backend)
-        except (ValueError, LookupError, ActionExpiredError) as e:
-            err.print(f"[red]{escape(describe_error(e))}[/red]", highlight=False)
+            out = conversation.say(message, chosen_intent=conversation.pick(message))
+        except Exception as e:  # noqa: BLE001 - one line from the shared error table; the chat goes on
+            view = view_of(e)
+            if view.http_status == 500:  # not the customer's fault: stop with the error's name
+                err.print(Text(f"internal error ({type(e).__name__}: {e})", style="red"), highlight=False)
+                return 1
+            err.print(Text(view.detail, style="red"), highlight=False)
             continue
         _print_turn(out)
         if out.get("pending_confirmation"):
-            console.print("[yellow]  Reply 'yes' to confirm or 'no' to cancel.[/yellow]")
+            console.print("[yellow]  Reply 'yes' to confirm or 'no' to leave it.[/yellow]")
+        elif out.get("choices"):
+            console.print("[yellow]  Reply with a number to pick one, or say more.[/yellow]")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -200,8 +228,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    from assistant.ui import run_ui
+    from assistant.ui import check_port_free, run_ui
 
+    check_port_free(args.host, args.port)  # OSError (exit 1) before any training or start-up
     ensure_database()
     ensure_custom_model()
     run_ui(args.host, args.port)
@@ -250,9 +279,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8000)
     s.set_defaults(func=cmd_serve)
 
-    u = sub.add_parser("ui", help="open the Chainlit chat UI (log in as a demo customer)")
-    u.add_argument("--host", default="127.0.0.1")
-    u.add_argument("--port", type=int, default=8000)
+    from assistant.ui import DEFAULT_HOST, DEFAULT_PORT  # stdlib-only module: cheap to import
+
+    u = sub.add_parser("ui", help=f"open the Chainlit chat UI on http://{DEFAULT_HOST}:{DEFAULT_PORT} "
+                       "(log in as a demo customer)")
+    u.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
+    u.add_argument("--port", type=int, default=DEFAULT_PORT,
+                   help=f"port to listen on (default {DEFAULT_PORT}; the API, serve, uses 8000)")
     u.set_defaults(func=cmd_ui)
 
     d = sub.add_parser("seed-db", help="create the schema and demo customers; print demo keys")
@@ -269,31 +302,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script; returns the exit code."""
+    """Entry point of the console script; returns the exit code (0 ok, 1 the assistant could not
+    answer or an internal error, 2 bad input or missing data; codes of domain errors from
+    assistant/errors.py). Errors print one line on stderr, never a traceback."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from bank.tools import ActionExpiredError
-    from models.base import BackendUnavailable
+    from assistant.errors import view_of
     from training.data import DataError
 
     args = build_parser().parse_args(argv)
-    handlers: tuple[tuple[type[BaseException], int], ...] = (
-        (CLIError, 2), (DataError, 2), (ActionExpiredError, 2), (ValueError, 2), (LookupError, 2), (BackendUnavailable, 1), (OSError, 1),
-        (SQLAlchemyError, 2), (ImportError, 2),
-    )
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         err.print("interrupted")
         return 130
-    except Exception as e:  # noqa: BLE001 - mapped to clear messages below, re-raised otherwise
-        for kind, code in handlers:
-            if isinstance(e, kind):
-                code = getattr(e, "code", code) if isinstance(e, CLIError) else code
-                hint = " (check BANKING_DATABASE_URL)" if isinstance(e, SQLAlchemyError) else ""
-                err.print(f"[red]error:[/red] {escape(describe_error(e) + hint)}", highlight=False)
-                return code
-        raise
+    except Exception as e:  # noqa: BLE001 - every error becomes one line and an exit code
+        if isinstance(e, CLIError):
+            message, code = str(e), e.code
+        elif isinstance(e, DataError):
+            message, code = str(e), 2
+        elif isinstance(e, SQLAlchemyError):
+            message, code = f"{type(e).__name__}: {str(e).splitlines()[0]} (check BANKING_DATABASE_URL)", 2
+        elif isinstance(e, ImportError):
+            message, code = str(e), 2
+        else:
+            view = view_of(e)
+            if view.http_status != 500:
+                message, code = view.detail, view.cli_exit
+            elif isinstance(e, OSError):
+                message, code = str(e), 1
+            else:
+                message, code = f"internal error ({type(e).__name__}: {e})", 1
+        err.print(Text.assemble(("error: ", "red"), message), highlight=False)
+        return code
 
 
 if __name__ == "__main__":

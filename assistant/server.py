@@ -1,42 +1,63 @@
 """The HTTP interface: a FastAPI app with LangServe routes.
 
 Routes:
-- ``/assistant/{invoke,batch,stream}``: one conversational turn (chains/assistant.py).
+- ``/assistant/{invoke,batch}`` (LangServe) and ``/assistant/stream`` (the same turn as
+  server-sent events): one conversational turn, run by the conversation graph (chains/graph.py)
+  with its checkpointer, on a thread per conversation of the authenticated customer
+  (``api-<customer id>-<conversation_id or "default">``; each batch item without a
+  conversation_id gets a thread of its own). A batch answers per item, in order: a failed item
+  has ``status: "error"`` and ``error: {status, detail}``, the others their outcome.
 - ``/classify/{invoke,batch}``: the intent classification alone (chains/intent.py).
-- ``/health``: liveness plus which backends are available (no authentication).
+- ``/health``: liveness plus which backends are available (no authentication, no details);
+  ``/health/details``: model versions and reasons (operator key only).
 - ``/benchmarks``: the automatic comparative benchmark log summarised (operator key only).
-- ``/assistant/playground``: the LangServe playground (its calls need the bearer key too).
+Request limits, JSON hygiene, rate limits and short 422 bodies: assistant/http_limits/.
 
 Authentication: ``Authorization: Bearer <api key>``; keys are stored hashed and map to one
 customer (bank/auth.py). The customer id reaches the chain only from here, through
 ``config["configurable"]["customer_id"]``; a request that sets any ``configurable`` field other
-than ``backend`` is refused with 400. Missing/invalid key: 401. Invalid message: 422.
-Unavailable backend: 503. Unknown pending action: 404.
+than ``backend`` is refused with 400. Missing/invalid key: 401. Every other error status comes
+from the one table in assistant/errors.py (shared with the CLI and the UI).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import logging
 import threading
+import uuid
+import weakref
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from langchain_core.messages import AIMessage, HumanMessage
-from langchain_core.runnables import RunnableLambda
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from langserve import add_routes
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from sse_starlette import EventSourceResponse
+from starlette.concurrency import run_in_threadpool
 
-from bank.auth import Principal, authenticate_key
-from bank.tools import ActionExpiredError
-from bank.store import create_schema, get_engine
+from assistant.errors import view_of
+from assistant.http_limits import bounded, health_router, install as install_http_limits
 from assistant.settings import get_settings
-from chains.assistant import AssistantInput, AssistantOutput, RankedIntent, build_assistant_chain, validate_message
+from bank.auth import Principal, authenticate_key
+from bank.store import create_schema, get_engine
+from bank.tools import ActionExpiredError, ActionNotFoundError
+from chains.assistant import AssistantInput, AssistantOutput, InvalidMessage, RankedIntent, validate_message
 from chains.backends import available_backends, get_backend
-from evals.benchmark import BenchmarkScheduler, summarise_log
+from chains.graph import build_graph, graph_input, open_checkpointer, turn_output
+from chains.guard import UnknownChoice
 from chains.intent import build_intent_chain
+from evals.benchmark import BenchmarkScheduler, summarise_log
 from models.base import BackendUnavailable
+
+DOMAIN_ERRORS = (ActionExpiredError, ActionNotFoundError, InvalidMessage, UnknownChoice, PermissionError,
+                 BackendUnavailable, ValidationError)
+"""Errors shown to API clients with the status and detail of assistant/errors.py."""
 
 log = logging.getLogger(__name__)
 ALLOWED_CONFIGURABLE = {"backend"}
@@ -119,7 +140,7 @@ def available_models() -> dict[str, Any]:
 
 def _warm_up_gemini() -> None:
     gemini = get_backend("gemini")
-    if gemini.availability()[0] and hasattr(gemini, "warm_up"):
+    if gemini.availability()[0]:
         try:
             gemini.warm_up()  # builds the retrieval index off the request path
         except Exception as e:  # noqa: BLE001 - a failed warm-up only means the first request pays for it
@@ -128,14 +149,107 @@ def _warm_up_gemini() -> None:
 
 async def customer_config(config: dict, request: Request) -> dict:
     """LangServe ``per_req_config_modifier``: refuse foreign configurable fields, then set the
-    authenticated customer id (the only way it reaches the chain)."""
+    authenticated customer id (the only way it reaches the chain) and, for ``/batch``, that the
+    items answer one by one (``request_kind``)."""
     await _refuse_foreign_configurable(request)
     principal: Principal | None = getattr(request.state, "principal", None)
     if principal is None or principal.customer_id is None:
         raise HTTPException(401, "Not authenticated.")
     configurable = dict(config.get("configurable") or {})
     configurable["customer_id"] = principal.customer_id
+    configurable["request_kind"] = "batch" if request.url.path.endswith("/batch") else "single"
     return {**config, "configurable": configurable}
+
+
+class Conversations:
+    """The conversation graph for HTTP: compiled once with a checkpointer opened on first use
+    (closed by :meth:`close`), one lock per thread so two requests of one conversation run one
+    after the other. Runs the synchronous graph in the thread pool (inference is CPU-bound)."""
+
+    def __init__(self, intent_chain: Runnable) -> None:
+        self._intent_chain = intent_chain
+        self._stack = contextlib.ExitStack()
+        self._graph: Any = None
+        self._init_lock = threading.Lock()
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def graph(self) -> Any:
+        """The compiled graph (opens the checkpointer the first time)."""
+        with self._init_lock:
+            if self._graph is None:
+                saver = self._stack.enter_context(open_checkpointer())
+                self._graph = build_graph(checkpointer=saver, intent_chain=self._intent_chain)
+            return self._graph
+
+    def close(self) -> None:
+        """Close the checkpointer."""
+        self._stack.close()
+        self._graph = None
+
+    @staticmethod
+    def thread_config(req: AssistantInput, config: RunnableConfig) -> dict[str, Any]:
+        """The graph config of a request: thread of the authenticated customer's conversation,
+        the backend the request chose."""
+        conf = config.get("configurable") or {}
+        cid = int(conf["customer_id"])
+        conversation = req.conversation_id or ("batch-" + uuid.uuid4().hex if conf.get("request_kind") == "batch"
+                                                else "default")
+        graph_conf: dict[str, Any] = {"thread_id": f"api-{cid}-{conversation}", "customer_id": cid}
+        if conf.get("backend"):
+            graph_conf["backend"] = conf["backend"]
+        return {"configurable": graph_conf, "callbacks": config.get("callbacks")}
+
+    def _lock(self, thread_id: str) -> asyncio.Lock:
+        lock = self._locks.get(thread_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[thread_id] = lock
+        return lock
+
+    async def turn(self, inp: AssistantInput | dict, config: RunnableConfig) -> AssistantOutput:
+        """One turn. A batch item's domain error becomes that item's ``status: "error"``
+        output; otherwise errors propagate (mapped by the app's handlers)."""
+        batch = (config.get("configurable") or {}).get("request_kind") == "batch"
+        try:
+            req = inp if isinstance(inp, AssistantInput) else AssistantInput.model_validate(inp)
+            graph_config = self.thread_config(req, config)
+            async with self._lock(graph_config["configurable"]["thread_id"]):
+                state = await run_in_threadpool(self.graph().invoke, graph_input(req), graph_config)
+            return turn_output(state)
+        except DOMAIN_ERRORS as e:
+            if not batch:
+                raise
+            view = view_of(e)
+            return AssistantOutput(answer=view.customer_text, status="error",
+                                   error={"status": view.http_status, "detail": view.detail})
+
+    async def stream_events(self, req: AssistantInput, config: RunnableConfig):
+        """Server-sent events of one turn in LangServe's format: ``metadata``, then
+        ``answer_chunk`` events ``{"text"}`` as the answer streams, one ``data`` event with the
+        whole output, ``end``; on an error one ``error`` event ``{status_code, message}`` with the
+        status /invoke would answer, then ``end``."""
+        yield {"event": "metadata", "data": json.dumps({"run_id": str(uuid.uuid4())})}
+        try:
+            graph_config = self.thread_config(req, config)
+            async with self._lock(graph_config["configurable"]["thread_id"]):
+                state: dict[str, Any] = {}
+                stream = self.graph().stream(graph_input(req), graph_config, stream_mode=["custom", "values"])
+                while True:
+                    item = await run_in_threadpool(next, stream, None)
+                    if item is None:
+                        break
+                    mode, payload = item
+                    if mode == "custom" and "answer_chunk" in payload:
+                        yield {"event": "answer_chunk", "data": json.dumps({"text": payload["answer_chunk"]})}
+                    elif mode == "values":
+                        state = payload
+            yield {"event": "data", "data": turn_output(state).model_dump_json()}
+        except Exception as e:  # noqa: BLE001 - every error becomes an error event; unknown ones are logged
+            view = view_of(e)
+            if view.http_status >= 500 and not isinstance(e, BackendUnavailable):
+                log.exception("stream failed")
+            yield {"event": "error", "data": json.dumps({"status_code": view.http_status, "message": view.detail})}
+        yield {"event": "end"}
 
 
 def _to_classify_output(msg: AIMessage) -> ClassifyOutput:
@@ -165,26 +279,16 @@ def create_app() -> FastAPI:
     app = FastAPI(title="Banking assistant", version="0.1.0",
                   description="BANKING77 intent recognition with three backends and banking tools.")
 
-    @app.exception_handler(BackendUnavailable)
-    async def _unavailable(_: Request, exc: BackendUnavailable) -> JSONResponse:
-        return JSONResponse(status_code=503, content={"detail": str(exc)})
+    async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
+        view = view_of(exc)
+        headers = {"Retry-After": str(max(1, round(view.retry_after_s)))} if view.retry_after_s else None
+        return JSONResponse(status_code=view.http_status, content={"detail": view.detail}, headers=headers)
 
-    @app.exception_handler(ActionExpiredError)
-    async def _expired(_: Request, exc: ActionExpiredError) -> JSONResponse:
-        return JSONResponse(status_code=410, content={"detail": str(exc)})
+    for kind in DOMAIN_ERRORS:
+        app.add_exception_handler(kind, _domain_error)
 
-    @app.exception_handler(LookupError)
-    async def _not_found(_: Request, exc: LookupError) -> JSONResponse:
-        return JSONResponse(status_code=404, content={"detail": str(exc).strip("'\"")})
-
-    @app.exception_handler(ValueError)
-    async def _bad_value(_: Request, exc: ValueError) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": str(exc)})
-
-    @app.get("/health")
-    def health() -> dict[str, Any]:
-        """Liveness and backend availability (no authentication)."""
-        return {"status": "ok", "default_backend": settings.backend, "backends": available_backends()}
+    install_http_limits(app, settings)
+    app.include_router(health_router(settings.backend, require_operator))
 
     app.state.benchmarks = scheduler
 
@@ -193,18 +297,44 @@ def create_app() -> FastAPI:
         """Summary of the benchmark log: one row per backend (operator key only)."""
         return {"every": scheduler.every, "log": str(scheduler.log_path), "backends": summarise_log(scheduler.log_path)}
 
-    intent_chain = build_intent_chain()
+    intent_chain = bounded(build_intent_chain(), settings.max_concurrent_inference)
     classify_chain = (
         RunnableLambda(lambda inp: [HumanMessage((inp if isinstance(inp, ClassifyInput) else ClassifyInput.model_validate(inp)).text)])
         | intent_chain
         | RunnableLambda(_to_classify_output)
     ).with_types(input_type=ClassifyInput, output_type=ClassifyOutput)
 
+    conversations = Conversations(intent_chain)
+    app.state.conversations = conversations
+    app.router.add_event_handler("shutdown", conversations.close)
+    assistant_chain = RunnableLambda(conversations.turn, name="banking_assistant").with_types(
+        input_type=AssistantInput, output_type=AssistantOutput)
+
+    @app.post("/assistant/stream", dependencies=[Depends(require_customer), Depends(count_request)])
+    async def assistant_stream(request: Request) -> EventSourceResponse:
+        """One turn as server-sent events (see :meth:`Conversations.stream_events`); body as
+        /assistant/invoke: ``{"input": {...}, "config": {"configurable": {"backend": ...}}}``."""
+        try:
+            body = await request.json()
+        except ValueError as e:
+            raise HTTPException(400, "The body is not valid JSON.") from e
+        if not isinstance(body, dict) or not isinstance(body.get("input"), dict):
+            raise HTTPException(422, "The body needs an 'input' object.")
+        cfg = body.get("config") or {}
+        if not isinstance(cfg, dict):
+            raise HTTPException(422, "'config' must be an object.")
+        try:
+            req = AssistantInput.model_validate(body["input"])
+        except ValidationError as e:
+            return await _domain_error(request, e)
+        config = await customer_config({"configurable": dict(cfg.get("configurable") or {})}, request)
+        return EventSourceResponse(conversations.stream_events(req, config))
+
     add_routes(
-        app, build_assistant_chain(intent_chain), path="/assistant",
+        app, assistant_chain, path="/assistant",
         input_type=AssistantInput, output_type=AssistantOutput,
         per_req_config_modifier=customer_config, dependencies=[Depends(require_customer), Depends(count_request)],
-        enabled_endpoints=["invoke", "batch", "stream", "input_schema", "output_schema", "config_schema", "playground"],
+        enabled_endpoints=["invoke", "batch", "input_schema", "output_schema", "config_schema"],
     )
     add_routes(
         app, classify_chain, path="/classify",

@@ -43,9 +43,10 @@ class Settings(BaseSettings):
 
     # Confidence guard (chosen by `banking-assistant train custom` on validation + OOS data;
     # a value saved with the model overrides this default unless set explicitly).
-    confidence_threshold: float | None = Field(
+    clarify_threshold: float | None = Field(
         default=None, ge=0.0, le=1.0,
-        description="Below this confidence the assistant asks a clarifying question. "
+        description="Below this confidence (and above the out-of-scope threshold) the assistant asks a "
+        "clarifying question. "
         "Unset: the threshold tuned and saved with the model version.",
     )
     oos_threshold: float | None = Field(
@@ -66,6 +67,23 @@ class Settings(BaseSettings):
     # Benchmark every N requests (issue 4); 0 = off.
     bench_every: int = Field(default=50, ge=0)
     bench_size: int = Field(default=200, gt=0)
+
+    # HTTP limits (issue 10): refused before the work is done; assistant/http_limits/.
+    max_body_bytes: int = Field(default=65536, gt=0, description="Larger request bodies get 413 before parsing (bytes).")
+    max_batch_items: int = Field(default=64, gt=0, description="Larger /batch requests get 413.")
+    max_json_depth: int = Field(default=32, gt=0, description="Deeper JSON nesting (objects + arrays) gets 400.")
+    rate_limit_per_minute: int = Field(default=120, ge=0, description="Requests per API key per minute; 0 = off.")
+    auth_failures_per_minute: int = Field(
+        default=20, ge=0, description="Failed authentications per client address per minute before 429; 0 = off."
+    )
+    rate_limit_storage: str = Field(
+        default="memory://",
+        description="`limits` storage URI for the counters; memory:// is per process, so several workers "
+        "share a limit only through e.g. redis://host:6379.",
+    )
+    max_concurrent_inference: int = Field(
+        default=4, gt=0, description="Intent-model calls run at once per process; the rest wait in a FIFO queue."
+    )
 
     @field_validator("home", "data_dir", "oos_file", mode="after")
     @classmethod

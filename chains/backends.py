@@ -56,7 +56,14 @@ def get_backend(name: str, **kwargs: Any) -> IntentChatModel:
         if name not in _instances:
             module, cls = BACKENDS[name]
             try:
-                _instances[name] = getattr(importlib.import_module(module), cls)(**kwargs)
+                factory = getattr(importlib.import_module(module), cls)
+            except (ImportError, AttributeError) as e:
+                _instances[name] = MissingBackend(
+                    name_=name, reason=f"optional dependencies missing ({e}); install with `pip install -e .[{name}]`"
+                )
+                return _instances[name]
+            try:
+                _instances[name] = factory(**kwargs)
             except ImportError as e:
                 _instances[name] = MissingBackend(
                     name_=name, reason=f"optional dependencies missing ({e}); install with `pip install -e .[{name}]`"

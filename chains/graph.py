@@ -1,40 +1,34 @@
-"""The conversation as a LangGraph ``StateGraph``: classify -> guard -> route -> tool -> respond.
+"""THE conversation turn, written once as a LangGraph ``StateGraph``. Every interface runs it:
+LangServe ``/assistant/*`` (assistant/server.py), ``banking-assistant chat``/``ask``
+(assistant/cli.py), the Chainlit UI (assistant/ui_app.py) and ``langgraph dev`` (langgraph.json)::
 
-Same pieces as the assistant chain (chains/assistant.py: ``guard``, ``run_intent_tool``,
-``decide``, ``reply_to_pending``); this module only wires them into a graph with memory and
-human confirmation::
-
-    START -> classify --(yes/no to a pending action)--------------------------> respond -> END
-                 |
+    START -> classify --(explicit decision | yes/no to the proposal just shown |
+                 |       small talk | nothing pending)-------------------------> respond -> END
                  v
-               guard --(clarify | out_of_scope)-----------------------------> respond
+               guard --(clarify | out_of_scope | small_talk)---------------------> respond
                  | route
                  v
-               tool  --(no state change)-------------------------------------> respond
+               tool  --(no state change)------------------------------------------> respond
                  | proposes a state change (freeze card, cancel transfer, ...)
                  v
               confirm: interrupt({action_id, action, description, question})
-                 | resumed with True/False, {"approve": bool} or the customer's reply text
-                 +-- yes -> decide(approve=True) ------------------------------> respond
-                 +-- no  -> decide(approve=False): nothing changes -----------> respond
-                 +-- anything else: the proposal is declined and the reply is
-                     handled as a new request -------------------------------> classify
+                 | resumed with True/False or {"approve": bool} (buttons) -> decide -> respond
+                 | resumed with text, or new input instead of a resume ------> classify
 
-Identity: the customer id comes from the authenticated session only: under ``langgraph dev`` /
-LangGraph server from the auth handler (assistant/graph_auth.py puts ``customer_id`` on
-``config["configurable"]["langgraph_auth_user"]``), in-process (Chainlit UI, tests) from
-``config["configurable"]["customer_id"]`` set by the interface after login.
+Confirmation safety (chains/confirmation.py): a proposal is decided only by an explicit decision
+(input ``confirm``: ``{"action_id", "approve"}``, or a button's resume value) or by a bare yes/no
+as the very next message of the same thread. Any other next message closes it as
+``superseded`` and is handled as a new request. A "yes" in another thread (another browser tab,
+the CLI, the HTTP API) finds nothing pending there and changes nothing.
 
-Backend: ``config["configurable"]["backend"]`` on a message chooses the intent backend for that
-message and, remembered in the thread state, for the thread's later messages.
+Follow-ups: when the message alone is in scope but unsure (clarify) and the thread has an
+earlier request that reached a tool, the two are classified together; that result is used only
+if it passes the guard, and its tool may not propose a state change unless the message alone
+has the same top intent (``may_propose``).
 
-Memory: a checkpointer keyed by ``thread_id`` (``config["configurable"]["thread_id"]``):
-:func:`open_checkpointer` / :func:`open_async_checkpointer` give SQLite under
-``BANKING_HOME/graph/checkpoints.sqlite`` by default and PostgreSQL when ``BANKING_DATABASE_URL``
-is a PostgreSQL URL (needs ``pip install langgraph-checkpoint-postgres``). Follow-ups: when a
-message alone does not pass the guard (clarify / out of scope) and the thread has an earlier
-request that reached a tool, the message is classified again together with that request
-("I lost my card" + "what about the other one?") and used when that passes the guard.
+Identity: the customer comes from authentication only (:func:`customer_id_of`); a thread belongs
+to the customer whose message started it. Backend: ``config["configurable"]["backend"]``,
+remembered per thread. Memory: a checkpointer keyed by ``thread_id`` (:func:`open_checkpointer`).
 """
 
 from __future__ import annotations
@@ -51,20 +45,24 @@ from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
-from bank.tools import ActionExpiredError, ActionNotFoundError
 from assistant.settings import get_settings
-from chains.state import AssistantState, InputState
-from chains.assistant import (
-    AssistantOutput, GuardDecision, decide, guard, reply_to_pending, run_intent_tool, validate_message, yes_or_no,
-)
+from bank.store import get_engine
+from bank.tools import ProposalRefused, run_tool
+from chains.assistant import AssistantInput, AssistantOutput, validate_message
+from chains.confirmation import answer_pending, decide, supersede, yes_or_no
+from chains.guard import GuardDecision, UnknownChoice, guard
 from chains.intent import build_intent_chain
+from chains.small_talk import small_talk_reply
+from chains.state import AssistantState, InputState
 
 STREAM_CHUNK_WORDS = 3
 """Words per streamed answer chunk (``stream_mode="custom"`` events ``{"answer_chunk": str}``)."""
 
+NOTHING_PENDING_ANSWER = ("There is nothing waiting for your confirmation in this conversation. "
+                          "What would you like to do?")
 
 
-# ----------------------------------------------------------------------------- identity, config
+# ----------------------------------------------------------------------------- identity
 def customer_id_of(config: RunnableConfig) -> int:
     """The authenticated customer of a run.
 
@@ -113,8 +111,13 @@ def _assistant_message(out: AssistantOutput) -> AIMessage:
     return AIMessage(content=out.answer, additional_kwargs={"assistant_output": out.model_dump(mode="json")})
 
 
-def _meta_message(meta: dict[str, Any]) -> AIMessage:
-    return AIMessage(content=meta["intent"], response_metadata=meta)
+def _explicit_decision(value: Any) -> bool | None:
+    """``approve`` of a button/API resume value (True/False or ``{"approve": bool}``), else None."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("approve"), bool):
+        return value["approve"]
+    return None
 
 
 # ----------------------------------------------------------------------------- the graph
@@ -122,14 +125,19 @@ def build_graph(checkpointer: Any = None, intent_chain: Runnable | None = None):
     """Compile the conversation graph.
 
     ``checkpointer``: a LangGraph checkpointer (see :func:`open_checkpointer`); None compiles
-    without one (LangGraph server supplies its own; confirmation interrupts need one).
-    ``intent_chain``: default ``build_intent_chain()`` (configurable ``backend``).
+    without one (LangGraph server supplies its own; confirmation needs one).
+    ``intent_chain``: default ``build_intent_chain()`` (configurable ``backend``); tests pass a
+    fake backend with fixed rankings.
 
-    Input: ``{"messages": [HumanMessage | {"role": "user", "content": str}]}``; resume a
-    confirmation with ``Command(resume=True | False | {"approve": bool} | "reply text")``.
-    Output state: see :class:`chains.state.AssistantState`; ``output`` is the turn's
-    ``AssistantOutput`` dict. Raises ``ValueError`` for an invalid message, ``PermissionError``
-    without an authenticated customer, ``BackendUnavailable`` when the chosen backend cannot answer.
+    Input (:class:`chains.state.InputState`): ``{"messages": [HumanMessage | {"role": "user",
+    "content": str}], "confirm": {"action_id": str, "approve": bool} | None, "chosen_intent":
+    str | None}``; resume a confirmation with ``Command(resume=True | False | {"approve": bool} |
+    "reply text")``. Output state: ``output`` is the turn's ``AssistantOutput`` dict.
+
+    Raises ``ValueError`` for an invalid message, ``PermissionError`` without an authenticated
+    customer or on another customer's thread, ``ActionNotFoundError``/``ActionExpiredError`` for
+    an explicit decision on an unknown/expired action, ``BackendUnavailable`` when the chosen
+    backend cannot answer.
     """
     chains: list[Runnable] = [intent_chain] if intent_chain is not None else []
 
@@ -140,83 +148,116 @@ def build_graph(checkpointer: Any = None, intent_chain: Runnable | None = None):
         return chains[0].invoke([HumanMessage(text)], {**config, "configurable": conf}).response_metadata
 
     def classify(state: AssistantState, config: RunnableConfig) -> dict[str, Any]:
-        """Validate the new message; answer a bare yes/no to a pending action; else classify it
-        (again with the thread's context when the message alone does not pass the guard)."""
+        """Validate the new message; settle the proposal it may answer; else classify it (with
+        the thread's context when the message alone is in scope but unsure)."""
         cid = owner_check(state, config)
         text = validate_message(_last_human_text(state))
         conf = config.get("configurable") or {}
         backend = conf.get("backend") or state.get("backend") or get_settings().backend
-        turn: dict[str, Any] = {"customer_id": cid, "message": text, "backend": backend, "classification": None, "decision": None,
-                                "output": None, "contextual": False}
-        replied = reply_to_pending(cid, text)
-        if replied is not None:
-            return {**turn, "output": replied.model_dump(mode="json")}
+        pending, explicit, chosen = state.get("pending"), state.get("confirm"), state.get("chosen_intent")
+        turn: dict[str, Any] = {"customer_id": cid, "message": text, "backend": backend, "classification": None,
+                                "alone": None, "decision": None, "output": None, "contextual": False,
+                                "pending": None, "confirm": None, "chosen_intent": None, "notice": ""}
+
+        def done(out: AssistantOutput, **more: Any) -> dict[str, Any]:
+            return {**turn, "output": out.model_dump(mode="json"), **more}
+
+        if explicit:  # (a) an explicit decision, from any thread: the store checks scope and expiry
+            out = decide(cid, str(explicit["action_id"]), bool(explicit["approve"]))
+            if pending and pending["action_id"] != explicit["action_id"]:
+                turn["notice"] = supersede(cid, pending)
+            return done(out)
+        reply = yes_or_no(text)
+        if pending:
+            if reply is not None:  # (b) a bare yes/no right after the proposal
+                return done(answer_pending(cid, pending, reply), **({} if reply else {"context": None}))
+            turn["notice"] = supersede(cid, pending)  # moved on: closed, and handled as a new request
+        elif reply is not None:
+            return done(AssistantOutput(answer=NOTHING_PENDING_ANSWER, status="answered"))
+        if chosen:
+            offered = {c["intent"]: c for c in (state.get("choices") or [])}
+            if chosen not in offered:
+                raise UnknownChoice(f"{chosen!r} is not one of the choices offered in this conversation")
+            meta = {"intent": chosen, "confidence": 1.0, "ranking": [{"intent": chosen, "confidence": 1.0}],
+                    "backend": backend, "model_version": None, "latency_ms": 0.0,
+                    "thresholds": {"oos_threshold": 0.0, "clarify_threshold": 0.0}, "chosen": True}
+            return {**turn, "classification": meta, "alone": meta, "message": state.get("clarified") or text}
         meta = classify_text(text, backend, config)
         context = state.get("context")
-        if context and guard(_meta_message(meta)).action != "route":
+        if context and guard(meta).action == "clarify":
             with_context = classify_text(f"{context} {text}", backend, config)
-            if guard(_meta_message(with_context)).action == "route":
-                return {**turn, "classification": with_context, "contextual": True}
-        return {**turn, "classification": meta}
+            if guard(with_context).action == "route":
+                return {**turn, "classification": with_context, "alone": meta, "contextual": True}
+        return {**turn, "classification": meta, "alone": meta}
 
     def guard_node(state: AssistantState) -> dict[str, Any]:
-        """The confidence guard (chains.assistant.guard): route, clarify or decline."""
-        decision = guard(_meta_message(state["classification"]))
+        """The confidence guard (chains/guard.py): route, clarify, small talk or decline."""
+        decision = guard(state["classification"])
         update: dict[str, Any] = {"decision": decision.model_dump(mode="json")}
-        if decision.action != "route":
+        if decision.action == "small_talk":
+            out = AssistantOutput(answer=small_talk_reply(state["message"]), status="small_talk", **decision.base)
+            update["output"] = out.model_dump(mode="json")
+        elif decision.action != "route":
             update["output"] = decision.output().model_dump(mode="json")
+            if decision.action == "clarify":
+                update["choices"] = [c.model_dump() for c in decision.choices]
+                update["clarified"] = state["message"]
         return update
 
     def tool(state: AssistantState, config: RunnableConfig) -> dict[str, Any]:
-        """Run the intent's banking tool for the authenticated customer."""
+        """Run the intent's banking tool for the authenticated customer. An intent inferred from
+        context may not propose a state change the message alone did not ask for."""
         decision = GuardDecision.model_validate(state["decision"])
-        out = run_intent_tool(customer_id_of(config), decision, state["message"])
+        intent = decision.base["intent"]
+        may_propose = not state.get("contextual") or (state.get("alone") or {}).get("intent") == intent
+        try:
+            result = run_tool(get_engine(), customer_id_of(config), intent, state["message"], may_propose=may_propose)
+        except ProposalRefused:  # contextual only when the message alone was "clarify": ask that
+            fallback = guard(state["alone"])
+            return {"output": fallback.output().model_dump(mode="json"), "contextual": False,
+                    "choices": [c.model_dump() for c in fallback.choices], "clarified": state["message"]}
+        out = AssistantOutput(
+            answer=result.answer, status="confirmation_required" if result.pending_confirmation else "answered",
+            tool=result.tool, data=result.data, pending_confirmation=result.pending_confirmation, **decision.base)
+        if out.pending_confirmation:
+            out = _with_notice(out, state.get("notice"))
         update: dict[str, Any] = {"output": out.model_dump(mode="json")}
         if out.pending_confirmation:  # the question goes into the conversation before the interrupt
             update["messages"] = [_assistant_message(out)]
+            update["pending"] = out.pending_confirmation
             update["context"] = state["message"] if not state.get("contextual") else state.get("context")
         return update
 
     def confirm(state: AssistantState, config: RunnableConfig) -> Command[Literal["respond", "classify"]]:
-        """Stop for the customer's confirmation of the proposed change (LangGraph ``interrupt``)."""
+        """Stop for the customer's answer to the proposal (LangGraph ``interrupt``). A button's
+        True/False decides it; text goes back to classify, which applies the yes/no rule."""
         cid = owner_check(state, config)  # before interrupt(): a refused resume leaves no answer behind
-        out = state["output"]
-        pending = out["pending_confirmation"]
-        reply = interrupt({**pending, "question": out["answer"]})
-        messages: list[HumanMessage] = []
-        if isinstance(reply, bool):
-            approve = reply
-        elif isinstance(reply, dict) and isinstance(reply.get("approve"), bool):
-            approve = reply["approve"]
-        elif isinstance(reply, str):
-            messages = [HumanMessage(reply)]
-            approve = yes_or_no(validate_message(reply))
-        else:
-            raise ValueError("resume a confirmation with true/false, {'approve': bool} or the customer's reply text")
-        try:
-            if approve is None:
-                # Not an answer to the question: nothing is changed, the reply is a new request.
-                decide(cid, pending["action_id"], False)
-                return Command(goto="classify", update={"messages": messages})
-            decided = decide(cid, pending["action_id"], approve)
-        except (ActionNotFoundError, ActionExpiredError) as e:
-            # Finish the step (a failed step would replay this answer on the next resume).
-            decided = AssistantOutput(answer=f"Nothing was changed: {e}", status="declined")
-            if approve is None:
-                return Command(goto="classify", update={"messages": messages})
-        keep = {k: out.get(k) for k in ("intent", "confidence", "ranking", "backend", "model_version", "latency_ms")}
-        merged = {**decided.model_dump(mode="json"), **keep, "tool": decided.tool}
-        return Command(goto="respond", update={"messages": messages, "output": merged})
+        pending = state["pending"]
+        reply = interrupt({**pending, "question": state["output"]["answer"]})
+        approve = _explicit_decision(reply)
+        if approve is None:
+            if not isinstance(reply, str):
+                raise ValueError("resume a confirmation with true/false, {'approve': bool} or the customer's reply text")
+            return Command(goto="classify", update={"messages": [HumanMessage(reply)]})
+        decided = answer_pending(cid, pending, approve)
+        keep = {k: state["output"].get(k) for k in ("intent", "confidence", "ranking", "backend", "model_version",
+                                                     "latency_ms")}
+        merged = {**decided.model_dump(mode="json"), **keep}
+        update: dict[str, Any] = {"output": merged, "pending": None, "notice": ""}
+        if not approve:
+            update["context"] = None
+        return Command(goto="respond", update=update)
 
     def respond(state: AssistantState) -> dict[str, Any]:
         """Stream the answer (custom events) and append it to the conversation."""
-        out = AssistantOutput.model_validate(state["output"])
+        out = _with_notice(AssistantOutput.model_validate(state["output"]), state.get("notice"))
         writer = get_stream_writer()
         words = out.answer.split(" ")
         for i in range(0, len(words), STREAM_CHUNK_WORDS):
             writer({"answer_chunk": " ".join(words[i:i + STREAM_CHUNK_WORDS]) + (" " if i + STREAM_CHUNK_WORDS < len(words) else "")})
-        update: dict[str, Any] = {"messages": [_assistant_message(out)]}
-        if out.status == "answered" and not state.get("contextual"):
+        update: dict[str, Any] = {"messages": [_assistant_message(out)], "output": out.model_dump(mode="json"),
+                                  "notice": ""}
+        if out.status == "answered" and out.tool and not state.get("contextual"):
             update["context"] = state["message"]
         return update
 
@@ -241,6 +282,31 @@ def build_graph(checkpointer: Any = None, intent_chain: Runnable | None = None):
     g.add_conditional_edges("tool", after_tool)
     g.add_edge("respond", END)
     return g.compile(checkpointer=checkpointer, name="banking_assistant")
+
+
+def _with_notice(out: AssistantOutput, notice: str | None) -> AssistantOutput:
+    """``out`` with ``notice`` (e.g. "I haven't done the earlier request ...") before its answer."""
+    if not notice or out.answer.startswith(notice):
+        return out
+    return out.model_copy(update={"answer": f"{notice} {out.answer}"})
+
+
+def graph_input(req: AssistantInput) -> dict[str, Any]:
+    """The graph input for an API/CLI request: the message, the explicit decision
+    (``confirm_action_id`` + ``approve``) and the picked clarify choice. Both keys are always
+    sent (None when absent): a run that failed leaves its input in the thread's channels, and
+    the next input must overwrite them."""
+    out: dict[str, Any] = {"messages": [HumanMessage(req.message)], "confirm": None,
+                           "chosen_intent": req.chosen_intent or None}
+    if req.confirm_action_id:
+        out["confirm"] = {"action_id": req.confirm_action_id, "approve": bool(req.approve)}
+    return out
+
+
+def turn_output(state: dict[str, Any]) -> AssistantOutput:
+    """The :class:`AssistantOutput` of the turn that ended in ``state`` (the graph's return
+    value; a turn that stopped for confirmation ends with its proposal)."""
+    return AssistantOutput.model_validate(state["output"])
 
 
 def make_graph():

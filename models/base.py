@@ -11,10 +11,20 @@ message is the query. Output: an ``AIMessage`` whose ``content`` is the intent l
     model_version  str    the model folder / model name that answered
     latency_ms     float  wall-clock time of the classification, milliseconds
     calibrated     bool   whether confidence is a real probability (False for self-reported scores)
+    thresholds     dict   {"oos_threshold": float, "clarify_threshold": float} for this answer:
+                          the values saved with the model version (``thresholds``), each replaced
+                          by the operator's setting (BANKING_OOS_THRESHOLD /
+                          BANKING_CLARIFY_THRESHOLD) when set. The conversation's guard reads
+                          only these, so it is a pure function of the classification.
     ... backend-specific extras (token usage, cost estimate, runtime)
 
-Subclasses implement ``classify_batch`` (and optionally ``availability``); ``_generate`` and a
-truly batched ``batch`` are provided here, so the chain never asks which backend it talks to.
+Everything a caller may use besides ``invoke``/``batch`` is declared on :class:`IntentChatModel`
+(``model_version``, ``thresholds``, ``device``, ``per_query_latency``, ``availability``,
+``self_check``, ``warm_up``) and on :class:`PerQueryError` (``partial`` results); nothing else is
+probed with ``getattr``.
+
+Subclasses implement ``classify_batch`` (and optionally the others); ``_generate`` and a truly
+batched ``batch`` are provided here, so the chain never asks which backend it talks to.
 """
 
 from __future__ import annotations
@@ -35,7 +45,36 @@ TOP_K = 5
 
 class BackendUnavailable(RuntimeError):
     """The backend cannot answer (no trained model, no API key, server unreachable...).
-    The message says why and what to do."""
+    The message says why and what to do. ``retry_after_s``: seconds after which a retry may
+    succeed (e.g. a provider's rate limit), or None."""
+
+    retry_after_s: float | None = None
+
+
+class PerQueryError(RuntimeError):
+    """Some queries of a batch failed on their own (a refused or malformed answer), not the
+    backend as a whole. ``partial``: one entry per input text, in order: the
+    :class:`IntentPrediction` or the exception for that text (None when unknown)."""
+
+    per_query = True
+
+    def __init__(self, message: str, partial: list | None = None) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+def resolve_thresholds(saved: dict[str, float] | None) -> dict[str, float]:
+    """The thresholds an answer carries: ``saved`` (from the model version; missing keys 0.0,
+    clarify defaulting to oos), each replaced by the operator's setting when that is set.
+    Returns ``{"oos_threshold", "clarify_threshold"}`` with clarify >= oos (both in [0, 1])."""
+    from assistant.settings import get_settings
+
+    s = get_settings()
+    saved = dict(saved or {})
+    oos = s.oos_threshold if s.oos_threshold is not None else float(saved.get("oos_threshold", 0.0))
+    clarify = (s.clarify_threshold if s.clarify_threshold is not None
+               else float(saved.get("clarify_threshold", oos)))
+    return {"oos_threshold": float(oos), "clarify_threshold": float(max(oos, clarify))}
 
 
 @dataclass
@@ -81,9 +120,34 @@ class IntentChatModel(BaseChatModel):
         """Identifier of the model that answers (folder name, model name)."""
         return "unknown"
 
+    @property
+    def thresholds(self) -> dict[str, float]:
+        """The guard thresholds saved with the answering model version
+        (``{"oos_threshold", "clarify_threshold"}``, confidences in [0, 1]); {} when none."""
+        return {}
+
+    @property
+    def device(self) -> str:
+        """Where the model runs: "cpu", "cuda:0", or "remote" for an API/server backend."""
+        return "cpu"
+
+    per_query_latency: ClassVar[bool] = False
+    """True when every query costs a remote round trip (latency is measured per query by the
+    backend itself, so a separate single-query latency sample would only repeat it)."""
+
     def availability(self) -> tuple[bool, str]:
         """(available, reason). Cheap: must not load weights or call remote APIs."""
         return True, "ok"
+
+    def self_check(self) -> tuple[bool, str]:
+        """(ok, reason) from one cheap real call (e.g. a tiny request to a remote model, with a
+        short timeout), for start-up and ``/health``. Default: :meth:`availability`."""
+        return self.availability()
+
+    def warm_up(self) -> None:
+        """Load weights / build indexes off the request path. Default: nothing. Raises
+        ``BackendUnavailable`` when the backend cannot be loaded."""
+        return None
 
     # --- provided ---------------------------------------------------------------------
     def to_message(self, p: IntentPrediction) -> AIMessage:
@@ -98,6 +162,7 @@ class IntentChatModel(BaseChatModel):
             "calibrated": True,
             **p.extra,
         }
+        meta["thresholds"] = resolve_thresholds(p.extra.get("thresholds") or self.thresholds)
         return AIMessage(content=p.intent, response_metadata=meta)
 
     def _generate(

@@ -24,7 +24,7 @@ def client(trained_custom_model_dir):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("BANKING_OOS_THRESHOLD", "0")
-        mp.setenv("BANKING_CONFIDENCE_THRESHOLD", "0")
+        mp.setenv("BANKING_CLARIFY_THRESHOLD", "0")
         get_settings.cache_clear()
         seed_demo(get_engine(), reset=True)
         with TestClient(create_app()) as c:
@@ -39,7 +39,7 @@ def thresholds(monkeypatch):
 
     def pin(oos: str, clarify: str) -> None:
         monkeypatch.setenv("BANKING_OOS_THRESHOLD", oos)
-        monkeypatch.setenv("BANKING_CONFIDENCE_THRESHOLD", clarify)
+        monkeypatch.setenv("BANKING_CLARIFY_THRESHOLD", clarify)
         get_settings.cache_clear()
 
     yield pin
@@ -180,7 +180,7 @@ def test_confirmation_status_reports_the_stored_outcome(client: TestClient) -> N
     action_id = out["pending_confirmation"]["action_id"]
     r = client.post("/assistant/invoke", json={"input": {"message": "hmm", "confirm_action_id": action_id}}, headers=BOB)
     assert r.status_code == 422 and "approve" in r.text
-    r = client.post("/assistant/invoke", json={"input": {"message": "no", "confirm_action_id": action_id}}, headers=BOB)
+    r = client.post("/assistant/invoke", json={"input": {"message": "no", "confirm_action_id": action_id, "approve": False}}, headers=BOB)
     assert r.json()["output"]["status"] == "declined"
     r = client.post("/assistant/invoke", json={"input": {"message": "yes", "confirm_action_id": action_id, "approve": True}}, headers=BOB)
     assert r.status_code == 200 and r.json()["output"]["status"] == "declined"  # already declined: stays declined

@@ -16,7 +16,7 @@ def _no_guard(monkeypatch):
     from assistant.settings import get_settings
 
     monkeypatch.setenv("BANKING_OOS_THRESHOLD", "0")
-    monkeypatch.setenv("BANKING_CONFIDENCE_THRESHOLD", "0")
+    monkeypatch.setenv("BANKING_CLARIFY_THRESHOLD", "0")
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()

@@ -22,14 +22,14 @@ from sqlalchemy import Engine, select
 from bank.store import Customer, session_scope, utcnow
 from bank.tools import account, cards, payments, transfers
 from bank.tools.actions import (
-    ActionExpiredError, ActionNotFoundError, confirm_action, latest_pending_action,
+    ActionExpiredError, ActionNotFoundError, close_action, confirm_action, latest_pending_action,
 )
 from bank.tools.base import (
-    ACTION_TTL, STATE_CHANGING_ACTIONS, TOOLS, Tool, ToolContext, ToolResult,
+    ACTION_TTL, STATE_CHANGING_ACTIONS, TOOLS, ProposalRefused, Tool, ToolContext, ToolResult,
 )
 
 __all__ = [
-    "run_tool", "confirm_action", "latest_pending_action", "ToolResult", "Tool", "TOOLS", "INTENTS",
+    "run_tool", "confirm_action", "close_action", "latest_pending_action", "ProposalRefused", "ToolResult", "Tool", "TOOLS", "INTENTS",
     "STATE_CHANGING_ACTIONS", "ACTION_TTL", "ActionNotFoundError", "ActionExpiredError",
 ]
 
@@ -40,12 +40,14 @@ INTENTS: frozenset[str] = frozenset(TOOLS)
 """The 77 BANKING77 labels that have a handler."""
 
 
-def run_tool(engine: Engine, customer_id: int, intent: str, text: str, *, now: datetime | None = None) -> ToolResult:
+def run_tool(engine: Engine, customer_id: int, intent: str, text: str, *, now: datetime | None = None,
+             may_propose: bool = True) -> ToolResult:
     """Run the handler of ``intent`` for the authenticated ``customer_id`` in one transaction.
 
     ``text`` is the customer's message; handlers use it only for details such as which currency
     pair to quote, never to decide whose data to read. Any proposal (``pending_confirmation``) is
-    committed with the call.
+    committed with the call. ``may_propose=False``: a handler that would propose a state change
+    raises :class:`ProposalRefused` instead and nothing is stored.
 
     Raises ValueError for an unknown intent, LookupError when ``customer_id`` does not exist.
     """
@@ -56,5 +58,6 @@ def run_tool(engine: Engine, customer_id: int, intent: str, text: str, *, now: d
     with session_scope(engine) as s:
         if s.execute(select(Customer.id).where(Customer.id == customer_id)).scalar_one_or_none() is None:
             raise LookupError(f"no customer with id {customer_id}")
-        ctx = ToolContext(session=s, customer_id=customer_id, intent=intent, tool=entry.name, text=text or "", now=now)
+        ctx = ToolContext(session=s, customer_id=customer_id, intent=intent, tool=entry.name, text=text or "", now=now,
+                          may_propose=may_propose)
         return entry.func(ctx)

@@ -38,6 +38,11 @@ STATE_CHANGING_ACTIONS: tuple[str, ...] = (
 """Every action a tool may propose; none runs before ``confirm_action(..., approve=True)``."""
 
 
+class ProposalRefused(RuntimeError):
+    """A tool tried to propose a state change in a call that may not propose one
+    (``ToolContext.may_propose`` is False)."""
+
+
 class ToolResult(BaseModel):
     """What a banking tool returns.
 
@@ -71,6 +76,9 @@ class ToolContext:
     tool: str
     text: str
     now: datetime
+    may_propose: bool = True
+    """False when the conversation only inferred this intent from earlier context: a proposal
+    then raises :class:`ProposalRefused` (and the call's transaction rolls back)."""
 
     @property
     def today(self) -> date:
@@ -203,6 +211,8 @@ class ToolContext:
         """
         if action not in STATE_CHANGING_ACTIONS:
             raise ValueError(f"unknown action {action!r}")
+        if not self.may_propose:
+            raise ProposalRefused(f"{action} was not asked for in this message")
         params = jsonable(params)
         rows = self.session.scalars(
             select(PendingAction).where(PendingAction.customer_id == self.customer_id,

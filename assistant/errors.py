@@ -1,0 +1,67 @@
+"""One table from domain errors to what each interface shows: the HTTP status, the CLI exit
+code, and the sentence a customer reads in the chat UI.
+
+Only the errors named here are the customer's or the request's fault; anything else (a
+``KeyError`` bug included) is an internal error: HTTP 500 with a generic body, CLI exit 1, a
+generic apology in the UI, and a logged traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from bank.tools import ActionExpiredError, ActionNotFoundError
+from chains.assistant import InvalidMessage
+from chains.guard import UnknownChoice
+from models.base import BackendUnavailable
+
+
+@dataclass(frozen=True)
+class ErrorView:
+    """How one error is shown: ``http_status`` (int), ``cli_exit`` (process exit code),
+    ``detail`` (short reason for API clients and the terminal), ``customer_text`` (chat UI
+    wording), ``retry_after_s`` (seconds, or None; sent as ``Retry-After``)."""
+
+    http_status: int
+    cli_exit: int
+    detail: str
+    customer_text: str
+    retry_after_s: float | None = None
+
+
+def _short(exc: BaseException, limit: int = 300) -> str:
+    text = str(exc.args[0]) if isinstance(exc, LookupError) and exc.args else str(exc)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def validation_detail(exc: ValidationError) -> str:
+    """A pydantic ``ValidationError`` as one line: ``field: reason; ...`` (no input echoed)."""
+    parts = []
+    for e in exc.errors():
+        loc = ".".join(str(x) for x in e.get("loc", ()))
+        msg = str(e.get("msg", "")).removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts)
+
+
+def view_of(exc: BaseException) -> ErrorView:
+    """The :class:`ErrorView` of ``exc`` (see the module docstring for the unnamed case)."""
+    if isinstance(exc, ActionExpiredError):
+        return ErrorView(410, 2, _short(exc), _short(exc))
+    if isinstance(exc, ActionNotFoundError):
+        return ErrorView(404, 2, _short(exc), "I can't find that request any more; nothing was changed.")
+    if isinstance(exc, (InvalidMessage, UnknownChoice)):
+        return ErrorView(422, 2, _short(exc), f"Sorry, I can't read that message: {_short(exc)}")
+    if isinstance(exc, ValidationError):
+        detail = validation_detail(exc)
+        return ErrorView(422, 2, detail, f"Sorry, I can't read that message: {detail}")
+    if isinstance(exc, PermissionError):
+        return ErrorView(403, 2, _short(exc), "This conversation belongs to someone else; please start a new one.")
+    if isinstance(exc, BackendUnavailable):
+        return ErrorView(503, 1, _short(exc),
+                         "Sorry, I can't answer right now. Please try again in a moment, or pick another "
+                         "assistant model in the settings.", exc.retry_after_s)
+    return ErrorView(500, 1, "Internal error; it has been logged.",
+                     "Sorry, something went wrong on our side. Please try again.")

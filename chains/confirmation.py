@@ -1,0 +1,85 @@
+"""Deciding a proposed state change: what counts as an answer, and what happens to it.
+
+A pending action is decided only
+
+a) by an explicit decision (``confirm_action_id`` with ``approve``, or a UI button), or
+b) by a short, bare yes/no (:func:`yes_or_no`) sent as the very next message of the conversation
+   in which the proposal was shown.
+
+Any other next message means the customer moved on: the proposal is closed as ``superseded``
+(:func:`supersede`) and the message is handled as a new request. The bank store enforces the
+rest (customer scope, 15-minute expiry, exactly-once; bank/tools/actions.py).
+"""
+
+from __future__ import annotations
+
+import re
+
+from bank.store import get_engine
+from bank.tools import ActionExpiredError, close_action, confirm_action
+from chains.assistant import AssistantOutput
+
+_YES = frozenset({
+    "yes", "y", "yeah", "yep", "yup", "yes please", "sure", "ok", "okay", "confirm", "confirmed", "i confirm",
+    "please do", "do it", "go ahead", "yes do it", "yes go ahead", "ok do it", "okay do it", "yes please do",
+    "yes confirm", "absolutely", "correct", "that's right", "yes that's right",
+})
+_NO = frozenset({
+    "no", "n", "nope", "nah", "no thanks", "no thank you", "don't", "dont", "do not", "cancel", "stop",
+    "leave it", "no leave it", "no don't", "no dont", "no do not", "not now", "no not now", "never mind",
+    "nevermind", "decline", "no cancel", "no stop",
+})
+_WORDS = re.compile(r"[a-z']+")
+_ONLY_PUNCTUATION = re.compile(r"^[\s\w',.!]*$")
+MAX_REPLY_CHARS = 30
+
+
+def yes_or_no(text: str) -> bool | None:
+    """True for a bare affirmative reply ("yes", "OK, do it!"), False for a bare negative one
+    ("no", "No, leave it"), None for anything else: a reply with any other word ("OK, and what is
+    the exchange rate?", "Cancel my transfer to Mark"), digits or symbols beyond ``,.!'``, or
+    longer than :data:`MAX_REPLY_CHARS` characters."""
+    if not isinstance(text, str) or len(text.strip()) > MAX_REPLY_CHARS:
+        return None
+    lowered = text.strip().lower().replace("\u2019", "'")
+    if not _ONLY_PUNCTUATION.match(lowered) or any(ch.isdigit() for ch in lowered):
+        return None
+    phrase = " ".join(_WORDS.findall(lowered))
+    if phrase in _YES:
+        return True
+    if phrase in _NO:
+        return False
+    return None
+
+
+def decide(customer_id: int, action_id: str, approve: bool) -> AssistantOutput:
+    """Confirm (``approve=True``) or decline a pending action of ``customer_id``, exactly once.
+
+    Returns the outcome as the turn's output: ``status`` is the stored outcome (confirmed,
+    declined, failed, or on a replay whatever was stored first, with ``replayed`` true and an
+    answer that says so). Raises ``ActionNotFoundError`` (a ``LookupError``) when the action is
+    not this customer's, ``ActionExpiredError`` when it is older than 15 minutes.
+    """
+    result = confirm_action(get_engine(), customer_id, action_id, approve)
+    status = result.data.get("status") or ("confirmed" if approve else "declined")
+    return AssistantOutput(answer=result.answer, status=status, tool=result.tool, data=result.data,
+                           replayed=bool(result.data.get("replayed")))
+
+
+def answer_pending(customer_id: int, pending: dict, approve: bool) -> AssistantOutput:
+    """:func:`decide` for the proposal a conversation is waiting on, answered by a yes/no or a
+    button: an expired proposal gives ``status="expired"`` (nothing changed) instead of raising."""
+    try:
+        return decide(customer_id, pending["action_id"], approve)
+    except ActionExpiredError as e:
+        return AssistantOutput(answer=str(e), status="expired", tool="confirm_action",
+                               data={"action_id": pending["action_id"], "status": "expired"})
+
+
+def supersede(customer_id: int, pending: dict) -> str:
+    """Close the proposal ``pending`` because the customer sent something else; returns the
+    sentence that tells them nothing was done (empty when it had already been decided)."""
+    if close_action(get_engine(), customer_id, pending["action_id"], "superseded"):
+        description = pending.get("description", "").rstrip(".")
+        return f"I haven't done the earlier request ({description}); ask again whenever you want it."
+    return ""

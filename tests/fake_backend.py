@@ -1,0 +1,56 @@
+"""A fake intent backend with fixed rankings, so the conversation graph and the guard are tested
+without a trained model. It follows the real contract (models/base.py): the graph cannot tell
+it from a real backend."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from models.base import IntentChatModel, IntentPrediction
+
+THRESHOLDS = {"oos_threshold": 0.3, "clarify_threshold": 0.6}
+
+# substring of the (lower-cased) text -> ranking, best first. The first matching rule wins,
+# so combined "context + message" texts are matched by the rule listed first.
+RULES: list[tuple[str, list[tuple[str, float]]]] = [
+    ("i lost my card my crad hasnt arived", [("lost_or_stolen_card", 0.9), ("card_arrival", 0.05)]),
+    ("cancel the transfer i just made asdf", [("cancel_transfer", 0.91), ("pending_transfer", 0.04)]),
+    ("i lost my card what about", [("lost_or_stolen_card", 0.85), ("card_arrival", 0.05)]),
+    ("lost my card", [("lost_or_stolen_card", 0.95), ("compromised_card", 0.03)]),
+    ("my crad hasnt arived", [("card_arrival", 0.45), ("lost_or_stolen_card", 0.3), ("card_delivery_estimate", 0.2)]),
+    ("exchange rate", [("exchange_rate", 0.93), ("card_payment_wrong_exchange_rate", 0.04)]),
+    ("cancel my transfer", [("cancel_transfer", 0.92), ("pending_transfer", 0.05)]),
+    ("cancel the transfer i just made", [("cancel_transfer", 0.9), ("pending_transfer", 0.05)]),
+    ("asdf", [("cancel_transfer", 0.12), ("exchange_rate", 0.1)]),
+    ("what about", [("card_arrival", 0.4), ("lost_or_stolen_card", 0.35), ("card_delivery_estimate", 0.2)]),
+    ("hello", [("small_talk", 0.97), ("out_of_scope", 0.02)]),
+    ("thanks", [("small_talk", 0.96), ("out_of_scope", 0.02)]),
+    ("pizza", [("out_of_scope", 0.9), ("small_talk", 0.05)]),
+    ("charged twice", [("transaction_charged_twice", 0.97), ("card_payment_not_recognised", 0.02)]),
+    ("fee", [("card_payment_fee_charged", 0.4), ("transfer_fee_charged", 0.35), ("exchange_charge", 0.2)]),
+]
+DEFAULT: list[tuple[str, float]] = [("exchange_rate", 0.2), ("card_arrival", 0.1)]
+
+
+class FakeIntentModel(IntentChatModel):
+    """Ranks by the first rule in :data:`RULES` whose key is in the text; thresholds
+    :data:`THRESHOLDS`. ``calls`` records every classified text."""
+
+    backend_name: ClassVar[str] = "custom"
+    calls: list[str] = []
+
+    @property
+    def model_version(self) -> str:
+        return "fake-1"
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        return dict(THRESHOLDS)
+
+    def classify_batch(self, texts: list[str]) -> list[IntentPrediction]:
+        out = []
+        for t in texts:
+            self.calls.append(t)
+            ranking = next((r for key, r in RULES if key in t.lower()), DEFAULT)
+            out.append(IntentPrediction(ranking[0][0], ranking[0][1], list(ranking), latency_ms=0.5))
+        return out
