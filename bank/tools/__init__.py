@@ -37,7 +37,8 @@ _AREA_MODULES = (account, cards, payments, transfers)
 """Imported for their ``@tool`` registrations."""
 
 INTENTS: frozenset[str] = frozenset(TOOLS)
-"""The 77 BANKING77 labels that have a handler."""
+"""Every intent with a handler: the 77 BANKING77 labels plus ``check_balance`` and
+``recent_transactions`` (CLINC150's balance/transactions)."""
 
 
 def run_tool(engine: Engine, customer_id: int, intent: str, text: str, *, now: datetime | None = None,

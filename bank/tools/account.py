@@ -170,3 +170,53 @@ def apple_pay_or_google_pay(ctx: ToolContext) -> ToolResult:
 def visa_or_mastercard(ctx: ToolContext) -> ToolResult:
     """Which card network."""
     return ctx.result("All our cards, physical, virtual and disposable, are Visa debit cards.", {"network": "Visa"})
+
+
+@tool("check_balance")
+def check_balance(ctx: ToolContext) -> ToolResult:
+    """Balances of the customer's open accounts, one per currency, with pending card payments."""
+    accounts = ctx.accounts()
+    if not accounts:
+        return ctx.result("You have no open account, so there is no balance to show.", {"accounts": []})
+    pending = ctx.card_txs(statuses=("pending",))
+    lines = []
+    for a in accounts:
+        held = sum((t.account_amount for t in pending if t.card.account_id == a.id), start=a.balance * 0)
+        line = f"{a.currency} account: {money(a.balance, a.currency)}"
+        if held:
+            line += f" ({money(held, a.currency)} of card payments still pending)"
+        lines.append(line)
+    data = {"accounts": [{"account_id": a.id, "currency": a.currency, "balance": a.balance} for a in accounts]}
+    return ctx.result("Your balances:\n" + join_lines(lines), data)
+
+
+RECENT_TRANSACTIONS = 8
+
+
+@tool("recent_transactions")
+def recent_transactions(ctx: ToolContext) -> ToolResult:
+    """The latest card payments, withdrawals, transfers and top-ups, newest first (date, merchant or
+    payee, amount, state)."""
+    rows: list[tuple] = []
+    for t in ctx.card_txs(limit=RECENT_TRANSACTIONS):
+        what = {"cash_withdrawal": f"cash withdrawal at {t.merchant}", "refund": f"refund from {t.merchant}"}.get(
+            t.kind, t.merchant)
+        amount = t.amount if t.kind == "refund" else -t.amount
+        rows.append((t.created_at, what, money(amount, t.currency), t.status,
+                     {"type": t.kind, "merchant": t.merchant, "amount": amount, "currency": t.currency}))
+    for t in ctx.transfers(direction=None, limit=RECENT_TRANSACTIONS):
+        sign = -1 if t.direction == "outgoing" else 1
+        what = ("transfer to " if t.direction == "outgoing" else "transfer from ") + t.beneficiary_name
+        rows.append((t.created_at, what, money(sign * t.amount, t.currency), t.status,
+                     {"type": "transfer", "payee": t.beneficiary_name, "amount": sign * t.amount,
+                      "currency": t.currency}))
+    for t in ctx.top_ups(limit=RECENT_TRANSACTIONS):
+        rows.append((t.created_at, "top-up", money(t.amount, t.currency), t.status,
+                     {"type": "top_up", "amount": t.amount, "currency": t.currency}))
+    rows.sort(key=lambda r: r[0], reverse=True)
+    rows = rows[:RECENT_TRANSACTIONS]
+    if not rows:
+        return ctx.result("There are no transactions on your accounts yet.", {"transactions": []})
+    lines = [f"{r[0]:%d %b}: {r[1]}, {r[2]} ({r[3]})" for r in rows]
+    data = {"transactions": [{**r[4], "date": r[0], "status": r[3]} for r in rows]}
+    return ctx.result(f"Your last {len(rows)} transactions:\n" + join_lines(lines), data)
