@@ -69,7 +69,7 @@ def _train_custom(progress: bool = True) -> Path:
     return path
 
 
-def customer_id_for(name: str) -> int:
+def demo_customer_id(name: str) -> int:
     """The id of the customer whose username is ``name`` (case-insensitive). Raises CLIError if unknown."""
     from sqlalchemy import func, select
 
@@ -173,7 +173,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     ensure_database()
     if (args.backend or get_settings().backend) == "custom":
         ensure_custom_model()
-    out = Conversation(customer_id_for(args.customer), args.backend).say(args.message)
+    out = Conversation(demo_customer_id(args.customer), args.backend).say(args.message)
     if args.json:
         print(json.dumps(out, default=str))
     else:
@@ -188,7 +188,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     backend = args.backend or get_settings().backend
     if backend == "custom":
         ensure_custom_model()
-    conversation = Conversation(customer_id_for(args.customer), args.backend)
+    conversation = Conversation(demo_customer_id(args.customer), args.backend)
     console.print(
         f"[bold]Banking assistant[/bold] - signed in as demo customer [bold]{args.customer}[/bold], "
         f"backend [bold]{backend}[/bold]. Type your question; 'quit' to leave."
@@ -222,8 +222,18 @@ def cmd_chat(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from assistant.server import serve
 
+    if args.workers < 1:
+        raise CLIError("--workers must be at least 1")
+    if args.workers > 1 and not get_settings().resolved_database_url.startswith("postgresql"):
+        raise CLIError("--workers > 1 needs PostgreSQL (one SQLite file cannot be shared by worker processes): "
+                       "set BANKING_DATABASE_URL=postgresql+psycopg://user@host/db")
     ensure_database()
-    serve(args.host, args.port)
+    if args.workers == 1:
+        serve(args.host, args.port)
+        return 0
+    import uvicorn  # N processes, each building its own app (engine, checkpointer, models)
+
+    uvicorn.run("assistant.server:create_app", factory=True, host=args.host, port=args.port, workers=args.workers)
     return 0
 
 
@@ -277,6 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="run the HTTP API (LangServe)")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--workers", type=int, default=1,
+                   help="worker processes (default 1; more than 1 needs BANKING_DATABASE_URL on PostgreSQL)")
     s.set_defaults(func=cmd_serve)
 
     from assistant.ui import DEFAULT_HOST, DEFAULT_PORT  # stdlib-only module: cheap to import

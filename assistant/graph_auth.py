@@ -5,7 +5,7 @@
   checked by ``bank.auth.authenticate_key``). A missing or unknown key is HTTP 401;
   an operator key is HTTP 403 (operators do not chat as a customer). The user's
   ``customer_id`` reaches the graph as ``config["configurable"]["langgraph_auth_user"]
-  ["customer_id"]``, the only source of identity there (see assistant/graph.customer_id_of).
+  ["customer_id"]``, the only source of identity there (see chains/graph.authenticated_customer_id).
 - Authorization: every thread (and run) a customer creates is stamped with
   ``metadata.owner = <identity>`` and every read/search is filtered on it, so one customer can
   neither see nor resume another's thread (404 from the server). The graph's assistant is

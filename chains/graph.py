@@ -26,7 +26,7 @@ earlier request that reached a tool, the two are classified together; that resul
 if it passes the guard, and its tool may not propose a state change unless the message alone
 has the same top intent (``may_propose``).
 
-Identity: the customer comes from authentication only (:func:`customer_id_of`); a thread belongs
+Identity: the customer comes from authentication only (:func:`authenticated_customer_id`); a thread belongs
 to the customer whose message started it. Backend: ``config["configurable"]["backend"]``,
 remembered per thread. Memory: a checkpointer keyed by ``thread_id`` (:func:`open_checkpointer`).
 """
@@ -63,7 +63,7 @@ NOTHING_PENDING_ANSWER = ("There is nothing waiting for your confirmation in thi
 
 
 # ----------------------------------------------------------------------------- identity
-def customer_id_of(config: RunnableConfig) -> int:
+def authenticated_customer_id(config: RunnableConfig) -> int:
     """The authenticated customer of a run.
 
     Under LangGraph server the auth handler's user (``configurable["langgraph_auth_user"]``,
@@ -92,7 +92,7 @@ def customer_id_of(config: RunnableConfig) -> int:
 def owner_check(state: AssistantState, config: RunnableConfig) -> int:
     """The authenticated customer, who must be the thread's owner (the customer whose message
     started it). Raises ``PermissionError`` otherwise, before anything is read or resumed."""
-    cid = customer_id_of(config)
+    cid = authenticated_customer_id(config)
     owner = state.get("customer_id")
     if owner is not None and int(owner) != cid:
         raise PermissionError("This conversation belongs to another customer.")
@@ -211,7 +211,7 @@ def build_graph(checkpointer: Any = None, intent_chain: Runnable | None = None):
         intent = decision.base["intent"]
         may_propose = not state.get("contextual") or (state.get("alone") or {}).get("intent") == intent
         try:
-            result = run_tool(get_engine(), customer_id_of(config), intent, state["message"], may_propose=may_propose)
+            result = run_tool(get_engine(), authenticated_customer_id(config), intent, state["message"], may_propose=may_propose)
         except ProposalRefused:  # contextual only when the message alone was "clarify": ask that
             fallback = guard(state["alone"])
             return {"output": fallback.output().model_dump(mode="json"), "contextual": False,

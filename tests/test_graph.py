@@ -171,16 +171,16 @@ def test_follow_up_is_understood_in_context(graph, ids) -> None:
 
 
 def test_identity_comes_from_authentication_only(graph, ids) -> None:
-    from chains.graph import customer_id_of
+    from chains.graph import authenticated_customer_id
 
     with pytest.raises(PermissionError):
         say(graph, cfg(None), "where is my card")
     user = {"customer_id": ids["alice"], "identity": "customer:x"}
-    assert customer_id_of({"configurable": {"langgraph_auth_user": user}}) == ids["alice"]
+    assert authenticated_customer_id({"configurable": {"langgraph_auth_user": user}}) == ids["alice"]
     with pytest.raises(PermissionError, match="customer_id cannot be set"):
-        customer_id_of({"configurable": {"langgraph_auth_user": user, "customer_id": ids["bob"]}})
+        authenticated_customer_id({"configurable": {"langgraph_auth_user": user, "customer_id": ids["bob"]}})
     with pytest.raises(PermissionError):
-        customer_id_of({"configurable": {"langgraph_auth_user": {"customer_id": None}}})
+        authenticated_customer_id({"configurable": {"langgraph_auth_user": {"customer_id": None}}})
 
 
 def test_another_customer_cannot_confirm_on_someone_elses_thread(graph, ids) -> None:
