@@ -1,0 +1,210 @@
+"""Concurrency on a real database, SQLite and PostgreSQL (``db_url``): threads confirm actions at
+the same moment, and balances must be exact after every round.
+
+SQLite serialises writers, so these races only bite on PostgreSQL (READ COMMITTED): a refund
+computed in Python from a stale balance loses the other refund. 20 rounds each:
+
+- two pending transfers on ONE account, both cancellations confirmed at once -> both refunds land;
+- one cancellation approved by four threads at once -> it runs once, the others replay it.
+
+Also the LangGraph checkpointer (``chains.graph.open_checkpointer``) on both databases: a thread
+interrupted for confirmation in one checkpointer connection is resumed from another.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select, text
+
+from bank.seed import seed_demo
+from bank.store import Account, PendingAction, Transfer, add_to_balance, make_engine, session_scope, utcnow
+from bank.tools import ToolContext, confirm_action
+from db_backends import db_url  # noqa: F401 - fixture: SQLite and PostgreSQL
+
+ROUNDS = 20
+
+
+@pytest.fixture()
+def bank(db_url):
+    engine = make_engine(db_url)
+    ids = {c.username: c.customer_id for c in seed_demo(engine) if c.username}
+    with session_scope(engine) as s:
+        account_id = s.scalars(select(Account.id).where(Account.customer_id == ids["alice"],
+                                                        Account.currency == "GBP")).one()
+    return engine, ids["alice"], account_id
+
+
+def _balance(engine, account_id: int) -> Decimal:
+    with session_scope(engine) as s:
+        return s.scalar(select(Account.balance).where(Account.id == account_id))
+
+
+def _pending_transfer_with_action(engine, customer_id: int, account_id: int, amount: Decimal,
+                                  fee: Decimal, *, reserve: bool = True) -> tuple[int, str]:
+    """A new outgoing pending transfer (with ``reserve``, amount + fee taken from the balance, as
+    the bank does) and its proposed cancellation, through the tools' own ``ToolContext.propose``."""
+    with session_scope(engine) as s:
+        t = Transfer(account_id=account_id, beneficiary_name=f"Payee {uuid.uuid4().hex[:6]}",
+                     beneficiary_iban="GB29NWBK60161331926819", amount=amount, currency="GBP", fee=fee,
+                     status="pending", created_at=utcnow())
+        s.add(t)
+        s.flush()
+        if reserve:
+            add_to_balance(s, account_id, -(amount + fee))
+        ctx = ToolContext(session=s, customer_id=customer_id, intent="cancel_transfer", tool="cancel_transfer",
+                          text="cancel my transfer", now=utcnow())
+        action = ctx.propose("cancel_transfer", {"transfer_id": t.id}, f"Cancel the transfer {t.id}.")
+        return t.id, action["action_id"]
+
+
+def _at_once(calls: list) -> list:
+    """Run the zero-argument ``calls`` in threads released together; return results in order
+    (an exception is returned in its slot)."""
+    barrier = threading.Barrier(len(calls))
+    out: list = [None] * len(calls)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            out[i] = calls[i]()
+        except Exception as exc:  # reported by the caller's assertions
+            out[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return out
+
+
+def test_concurrent_cancellations_on_one_account_refund_both(bank):
+    engine, alice, account = bank
+    exact_rounds = 0
+    for r in range(ROUNDS):
+        a = _pending_transfer_with_action(engine, alice, account, Decimal("100.01") + r, Decimal("0.50"))
+        b = _pending_transfer_with_action(engine, alice, account, Decimal("7.25"), Decimal("0"))
+        before = _balance(engine, account)
+        results = _at_once([lambda a=a: confirm_action(engine, alice, a[1], True),
+                            lambda b=b: confirm_action(engine, alice, b[1], True)])
+        assert [type(x).__name__ for x in results] == ["ToolResult", "ToolResult"], results
+        assert [x.data["status"] for x in results] == ["confirmed", "confirmed"]
+        assert [x.data["replayed"] for x in results] == [False, False]
+        expected = before + Decimal("100.51") + r + Decimal("7.25")
+        assert _balance(engine, account) == expected, f"round {r}: a refund was lost"
+        with session_scope(engine) as s:
+            assert [s.get(Transfer, a[0]).status, s.get(Transfer, b[0]).status] == ["cancelled", "cancelled"]
+        exact_rounds += 1
+    assert exact_rounds == ROUNDS
+
+
+def test_concurrent_approvals_of_one_action_run_it_once(bank):
+    engine, alice, account = bank
+    for r in range(ROUNDS):
+        tid, action_id = _pending_transfer_with_action(engine, alice, account, Decimal("42.42"), Decimal("1.00"))
+        before = _balance(engine, account)
+        results = _at_once([lambda: confirm_action(engine, alice, action_id, True) for _ in range(4)])
+        assert all(type(x).__name__ == "ToolResult" for x in results), results
+        assert sorted(x.data["replayed"] for x in results) == [False, True, True, True]
+        assert {x.data["status"] for x in results} == {"confirmed"}
+        first = next(x for x in results if not x.data["replayed"])
+        assert first.data["result"]["refunded"] == "43.42"
+        assert first.data["result"]["new_balance"] == str(before + Decimal("43.42"))
+        assert _balance(engine, account) == before + Decimal("43.42"), f"round {r}"
+        with session_scope(engine) as s:
+            assert s.get(Transfer, tid).status == "cancelled"
+            assert s.get(PendingAction, action_id).status == "confirmed"
+
+
+def test_approve_and_decline_at_once_decide_once(bank):
+    """An approval and a decline of the same action race: exactly one decides, and the balance
+    matches the decision that won."""
+    engine, alice, account = bank
+    for _ in range(ROUNDS):
+        tid, action_id = _pending_transfer_with_action(engine, alice, account, Decimal("10.00"), Decimal("0"))
+        before = _balance(engine, account)
+        yes, no = _at_once([lambda: confirm_action(engine, alice, action_id, True),
+                            lambda: confirm_action(engine, alice, action_id, False)])
+        assert sorted([yes.data["replayed"], no.data["replayed"]]) == [False, True]
+        with session_scope(engine) as s:
+            status = s.get(PendingAction, action_id).status
+            transfer_status = s.get(Transfer, tid).status
+        assert yes.data["status"] == no.data["status"] == status
+        if status == "confirmed":
+            assert transfer_status == "cancelled" and _balance(engine, account) == before + Decimal("10.00")
+        else:
+            assert status == "declined"
+            assert transfer_status == "pending" and _balance(engine, account) == before
+
+
+def test_closing_and_cancelling_at_once_leave_no_money_in_a_closed_account(bank):
+    """Dave (zero balance) with a pending transfer: a close and a cancellation confirmed at once.
+    Whichever runs first, the close fails (a transfer pending, or the refund made the balance
+    non-zero) and the refund is in an open account."""
+    engine, _, _ = bank
+    with session_scope(engine) as s:
+        dave, dave_account = s.execute(select(Account.customer_id, Account.id).where(Account.balance == 0)).one()
+    for r in range(ROUNDS):
+        tid, cancel_id = _pending_transfer_with_action(engine, dave, dave_account, Decimal("5.00"), Decimal("0"),
+                                                       reserve=False)
+        with session_scope(engine) as s:
+            ctx = ToolContext(session=s, customer_id=dave, intent="terminate_account", tool="terminate_account",
+                              text="close my account", now=utcnow())
+            close_id = ctx.propose("terminate_account", {"account_ids": [dave_account]}, "Close your accounts.")
+        close, cancel = _at_once([lambda: confirm_action(engine, dave, close_id["action_id"], True),
+                                  lambda: confirm_action(engine, dave, cancel_id, True)])
+        assert (close.data["status"], cancel.data["status"]) == ("failed", "confirmed"), (close, cancel)
+        with session_scope(engine) as s:
+            acc = s.get(Account, dave_account)
+            assert (acc.status, acc.balance) == ("open", Decimal("5.00")), f"round {r}"
+        add_to_balance_committed(engine, dave_account, Decimal("-5.00"))  # back to zero for the next round
+
+
+def add_to_balance_committed(engine, account_id: int, delta: Decimal) -> Decimal:
+    """``add_to_balance`` in its own committed transaction."""
+    with session_scope(engine) as s:
+        return add_to_balance(s, account_id, delta)
+
+
+def test_checkpointer_resumes_a_thread_from_another_connection(db_url, trained_custom_model_dir, monkeypatch):
+    """The graph's checkpointer on the same database as the bank: SQLite file or PostgreSQL
+    (``PostgresSaver``, tables created by ``setup()``). Interrupt in one connection, resume in
+    another, and the checkpoints are rows in that database."""
+    from langchain_core.messages import HumanMessage
+    from langgraph.types import Command
+
+    from assistant.settings import get_settings
+    from bank.store import Card, get_engine
+    from chains.graph import build_graph, checkpoint_path, open_checkpointer
+
+    monkeypatch.setenv("BANKING_DATABASE_URL", db_url)
+    get_settings.cache_clear()
+    try:
+        engine = get_engine()
+        ids = {c.username: c.customer_id for c in seed_demo(engine) if c.username}
+        thread = str(uuid.uuid4())
+        config = {"configurable": {"thread_id": thread, "customer_id": ids["carol"]}}
+        with open_checkpointer() as saver:
+            out = build_graph(checkpointer=saver).invoke({"messages": [HumanMessage("I lost my card")]}, config)
+        (intr,) = out["__interrupt__"]
+        assert intr.value["action"] == "freeze_card"
+        with open_checkpointer() as saver:
+            g2 = build_graph(checkpointer=saver)
+            assert g2.get_state(config).values["messages"][0].content == "I lost my card"
+            done = g2.invoke(Command(resume=True), config)
+        assert done["output"]["status"] == "confirmed"
+        with session_scope(engine) as s:
+            assert s.get(PendingAction, intr.value["action_id"]).status == "confirmed"
+            assert "frozen" in set(s.scalars(select(Card.status).where(Card.customer_id == ids["carol"])))
+        if db_url.startswith("postgresql"):
+            with engine.connect() as conn:
+                n = conn.execute(text("SELECT count(*) FROM checkpoints WHERE thread_id = :t"), {"t": thread}).scalar()
+            assert n >= 2
+        else:
+            assert checkpoint_path().is_file()
+    finally:
+        get_settings.cache_clear()
