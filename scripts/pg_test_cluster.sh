@@ -2,7 +2,7 @@
 # A throw-away PostgreSQL cluster on 127.0.0.1 for the test suite (idempotent).
 #
 #   eval "$(bash scripts/pg_test_cluster.sh start)"   # prints `export BANKING_TEST_POSTGRES_URL=...`
-#   bash scripts/pg_test_cluster.sh stop
+#   bash scripts/pg_test_cluster.sh stop                # stops it and deletes its data
 #
 # Installs Debian's `postgresql` with apt-get when no server binaries are found (root only).
 # PostgreSQL refuses to run as root, so as root the cluster belongs to the `postgres` user.
@@ -59,6 +59,7 @@ stop)
     if [ -f "$DIR/data/PG_VERSION" ]; then
         as_owner "$BIN/pg_ctl" -D "$DIR/data" -m fast -w stop >&2 || true
     fi
+    rm -rf "$DIR"  # throw-away: the next start initialises a fresh cluster
     ;;
 *)
     echo "usage: $0 start|stop" >&2
