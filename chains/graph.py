@@ -51,6 +51,7 @@ from bank.tools import ProposalRefused, run_tool
 from chains.assistant import AssistantInput, AssistantOutput, validate_message
 from chains.confirmation import answer_pending, decide, supersede, yes_or_no
 from chains.guard import GuardDecision, UnknownChoice, guard
+from chains.identity import authenticated_customer_id
 from chains.intent import build_intent_chain
 from chains.small_talk import small_talk_reply
 from chains.state import AssistantState, InputState
@@ -63,32 +64,6 @@ NOTHING_PENDING_ANSWER = ("There is nothing waiting for your confirmation in thi
 
 
 # ----------------------------------------------------------------------------- identity
-def authenticated_customer_id(config: RunnableConfig) -> int:
-    """The authenticated customer of a run.
-
-    Under LangGraph server the auth handler's user (``configurable["langgraph_auth_user"]``,
-    whose ``customer_id`` it set) wins; a different ``configurable["customer_id"]`` sent by the
-    client raises ``PermissionError``. In-process, ``configurable["customer_id"]`` (set by the
-    interface from its login) is used. No customer (or an operator key): ``PermissionError``.
-    """
-    conf = (config or {}).get("configurable") or {}
-    user = conf.get("langgraph_auth_user")
-    claimed = conf.get("customer_id")
-    if user is not None:
-        try:
-            cid = user["customer_id"]
-        except (KeyError, TypeError):
-            cid = None
-        if cid is None:
-            raise PermissionError("This identity is not a customer; only customers can chat.")
-        if claimed is not None and int(claimed) != int(cid):
-            raise PermissionError("customer_id cannot be set by the caller; it comes from authentication.")
-        return int(cid)
-    if claimed is None:
-        raise PermissionError("No authenticated customer for this conversation.")
-    return int(claimed)
-
-
 def owner_check(state: AssistantState, config: RunnableConfig) -> int:
     """The authenticated customer, who must be the thread's owner (the customer whose message
     started it). Raises ``PermissionError`` otherwise, before anything is read or resumed."""
