@@ -161,8 +161,10 @@ class FakeGemini:
 
     @staticmethod
     def thinking_config(body: dict) -> dict | None:
-        """The request's ``generationConfig.thinkingConfig`` (None when absent)."""
-        return (body.get("generationConfig") or {}).get("thinkingConfig")
+        """The request's ``generationConfig.thinkingConfig`` (None when absent; google-genai
+        spells its fields in snake_case, ``thinking_budget`` / ``thinking_level``)."""
+        gen = body.get("generationConfig") or {}
+        return gen.get("thinkingConfig", gen.get("thinking_config"))
 
     def answer(self, path: str, body: dict) -> tuple[int, dict, dict]:
         """The unscripted reply: the model rules (404 / 400), then the voting answer."""
@@ -171,7 +173,8 @@ class FakeGemini:
         if model not in self.models:
             return 404, error_body(404, "NOT_FOUND", f"models/{model} is not found for API version "
                                    "v1beta, or is not supported for generateContent."), {}
-        budget = (self.thinking_config(body) or {}).get("thinkingBudget")
+        cfg = self.thinking_config(body) or {}
+        budget = cfg.get("thinkingBudget", cfg.get("thinking_budget"))  # proto JSON takes either spelling
         if budget is not None and (msg := thinking_error(model, int(budget))):
             return 400, error_body(400, "INVALID_ARGUMENT", msg), {}
         return 200, self.vote(body), {}

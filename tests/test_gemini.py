@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from assistant.settings import REPO_ROOT, Settings
-from fake_gemini import FakeGemini, error_body, ok_body, refusal_body
+import models.gemini.client as gemini_client
+from fake_gemini import FakeGemini, blocked_prompt_body, error_body, ok_body, rate_limit_body, refusal_body
 from models.base import BackendUnavailable
-from models.gemini import GeminiAnswerError, GeminiIntentModel, GeminiSettings
+from models.gemini import GeminiAnswerError, GeminiIntentModel, GeminiRejected, GeminiSettings, PromptBlocked
 from models.retrieval import ExampleRetriever
 from training.data import load_banking77
 
@@ -81,6 +83,10 @@ def test_request_carries_enum_schema_and_retrieved_examples(data, fake):
     assert meta["model_version"] == "gemini-2.5-flash+knn8"
     assert meta["gemini_model_version"] == "gemini-fake-001"
     assert meta["latency_ms"] > 0 and meta["attempts"] == 1
+    assert meta["finish_reason"] == "STOP"
+    assert meta["thresholds"] == {"oos_threshold": 0.3, "clarify_threshold": 0.6}
+    # gemini-2.5-flash accepts thinking budget 0 (off), so that is the default for it.
+    assert FakeGemini.thinking_config(body) == {"thinking_budget": 0}
 
 
 def test_batch_sends_one_request_per_text(data, fake):
@@ -159,6 +165,190 @@ def test_environment_cannot_redirect_base_url(data, fake, monkeypatch):
     model = make_model(data, fake.base_url)
     assert model.invoke("what is your exchange rate").content == "exchange_rate"
     assert len(fake.requests) == 1
+
+
+# --- real API behaviour: finish reasons, blocked prompts, rate limits, thinking, self-check ----
+
+ANSWER = {"intent": "activate_my_card", "confidence": 0.8,
+          "alternatives": [{"intent": "card_arrival", "confidence": 0.1}]}
+
+
+@pytest.mark.parametrize("finish, name", [(42, "UNKNOWN_42"), ("FINISH_REASON_FROM_THE_FUTURE", "FINISH_REASON_FROM_THE_FUTURE"),
+                                          ("MAX_TOKENS", "MAX_TOKENS"), (None, None)])
+def test_unknown_finish_reason_with_a_valid_label_returns_the_label(data, fake, finish, name):
+    # An int finish reason used to fail inside google-genai ("'int' object has no attribute 'upper'").
+    model = make_model(data, fake.base_url)
+    fake.script = [(200, ok_body(ANSWER, finish=finish))]
+    msg = model.invoke("how do I activate my card")
+    assert msg.content == "activate_my_card" and msg.response_metadata["confidence"] == 0.8
+    assert msg.response_metadata["ranking"] == [{"intent": "activate_my_card", "confidence": 0.8},
+                                                {"intent": "card_arrival", "confidence": 0.1}]
+    assert msg.response_metadata["finish_reason"] == name
+    assert len(fake.requests) == 1
+
+
+def test_unknown_finish_reason_without_a_label_is_a_per_query_answer_error(data, fake):
+    model = make_model(data, fake.base_url)
+    fake.script = [(200, ok_body('{"intent": "activate_my', finish=7)),  # cut off mid-label
+                   (200, ok_body("Sorry, I cannot classify that.", finish=7))]
+    with pytest.raises(GeminiAnswerError, match="'activate_my', which is not one of the 77.*UNKNOWN_7") as info:
+        model.invoke("how do I activate my card")
+    assert not isinstance(info.value, PromptBlocked) and info.value.per_query
+    with pytest.raises(GeminiAnswerError, match="malformed.*finish reason UNKNOWN_7"):
+        model.invoke("how do I activate my card")
+
+
+@pytest.mark.parametrize("reply, reason, source", [
+    (blocked_prompt_body("SAFETY"), "SAFETY", "prompt"),
+    (blocked_prompt_body("JAILBREAK"), "JAILBREAK", "prompt"),
+    (blocked_prompt_body(9), "BLOCK_REASON_9", "prompt"),  # a reason newer than the SDK, as a number
+    (refusal_body("PROHIBITED_CONTENT"), "PROHIBITED_CONTENT", "answer"),
+    (ok_body(ANSWER, finish="SAFETY"), "SAFETY", "answer"),  # the filter's verdict wins over a label
+])
+def test_blocked_prompt_raises_prompt_blocked_without_retrying(data, fake, reply, reason, source):
+    model = make_model(data, fake.base_url)
+    fake.script = [(200, reply)]
+    with pytest.raises(PromptBlocked) as info:
+        model.invoke("some message Google's filters block")
+    err = info.value
+    assert (err.reason, err.source) == (reason, source)
+    assert isinstance(err, BackendUnavailable) and err.per_query and "refused" in str(err)
+    assert len(fake.requests) == 1  # a block is an answer, not an outage: no retry
+    assert model.availability()[0]  # and the backend stays available for the next message
+
+
+def test_one_blocked_query_in_a_batch_keeps_the_other_answers(data, fake):
+    model = make_model(data, fake.base_url, max_concurrency=1)
+    fake.script = [(200, ok_body(ANSWER)), (200, blocked_prompt_body())]
+    with pytest.raises(GeminiAnswerError, match="1 of 3 answers unusable") as info:
+        model.batch(["how do I activate my card", "blocked text", "what is your exchange rate"])
+    first, blocked, third = info.value.partial
+    assert first.intent == "activate_my_card" and third.intent == "exchange_rate"
+    assert isinstance(blocked, PromptBlocked) and blocked.source == "prompt"
+
+
+@pytest.fixture()
+def waits(monkeypatch):
+    """The back-off waits, s, in order (recorded instead of slept)."""
+    out: list[float] = []
+    monkeypatch.setattr(gemini_client, "_sleep", out.append)
+    return out
+
+
+def test_429_waits_the_servers_retry_delay(data, fake):
+    # Really slept: the second request arrives no earlier than RetryInfo's 0.3 s.
+    model = make_model(data, fake.base_url)  # backoff_s=0.01: our own back-off would be ~0.01 s
+    fake.script = [(429, rate_limit_body("0.3s"))]
+    msg = model.invoke("how do I activate my card")
+    assert msg.content == "activate_my_card" and msg.response_metadata["attempts"] == 2
+    assert fake.times[1] - fake.times[0] >= 0.3
+
+
+def test_429_retry_delay_from_retry_info_or_retry_after_header(data, fake, waits):
+    model = make_model(data, fake.base_url, max_retries=4)
+    fake.script = [(429, rate_limit_body("1.5s")),  # RetryInfo wins over the header
+                   (429, rate_limit_body("2s"), {"Retry-After": "9"}),
+                   (429, rate_limit_body(None), {"Retry-After": "3"}),  # header only
+                   (503, error_body(503, "UNAVAILABLE", "overloaded"))]  # neither: own back-off
+    assert model.invoke("how do I activate my card").content == "activate_my_card"
+    assert waits[:3] == [1.5, 2.0, 3.0] and 0.08 <= waits[3] <= 0.1  # 0.01 * 2**3 (+ <=25 % jitter)
+
+
+def test_rate_limit_exhausted_carries_retry_after_s(data, fake, waits):
+    model = make_model(data, fake.base_url, max_retries=1)
+    fake.script = [(429, rate_limit_body("2s"))] * 2
+    with pytest.raises(BackendUnavailable, match="after 2 attempts") as info:
+        model.invoke("how do I activate my card")
+    assert info.value.retry_after_s == 2.0 and waits == [2.0] and len(fake.requests) == 2
+
+
+def test_retry_delay_longer_than_backoff_max_fails_at_once(data, fake, waits):
+    model = make_model(data, fake.base_url, backoff_max_s=5)
+    fake.script = [(429, rate_limit_body("38s"))]
+    with pytest.raises(BackendUnavailable, match="wait 38 s") as info:
+        model.invoke("how do I activate my card")
+    assert info.value.retry_after_s == 38.0 and waits == [] and len(fake.requests) == 1
+
+
+def test_server_errors_exhausted_suggest_the_next_backoff(data, fake, waits):
+    model = make_model(data, fake.base_url, max_retries=1, backoff_s=0.5)
+    fake.script = [(503, error_body(503, "UNAVAILABLE", "overloaded"))] * 2
+    with pytest.raises(BackendUnavailable, match="HTTP 503") as info:
+        model.invoke("how do I activate my card")
+    assert 1.0 <= info.value.retry_after_s <= 1.25 and 0.5 <= waits[0] <= 0.625
+
+
+@pytest.mark.parametrize("model_name, sent", [
+    ("gemini-2.5-flash", {"thinking_budget": 0}),
+    ("gemini-2.5-flash-lite", {"thinking_budget": 0}),
+    ("gemini-2.5-pro", {"thinking_budget": 128}),  # 2.5 Pro rejects 0: its minimum instead
+    ("gemini-3-flash-preview", {"thinking_level": "MINIMAL"}),
+    ("gemini-3-pro-preview", {"thinking_level": "LOW"}),
+    ("gemini-2.0-flash", None),  # no thinking configuration at all
+])
+def test_thinking_default_depends_on_the_model(data, fake, model_name, sent):
+    model = make_model(data, fake.base_url, model=model_name)
+    assert model.invoke("how do I activate my card").content == "activate_my_card"
+    assert FakeGemini.thinking_config(fake.requests[0][2]) == sent
+
+
+def test_thinking_budget_setting_overrides_and_a_rejected_one_shows_in_availability(data, fake):
+    ok_model = make_model(data, fake.base_url, model="gemini-2.5-pro", thinking_budget=1024)
+    assert ok_model.invoke("how do I activate my card").content == "activate_my_card"
+    assert FakeGemini.thinking_config(fake.requests[0][2]) == {"thinking_budget": 1024}
+
+    bad = make_model(data, fake.base_url, model="gemini-2.5-pro", thinking_budget=0)
+    with pytest.raises(GeminiRejected, match="Budget 0 is invalid.*BANKING_GEMINI_THINKING_BUDGET"):
+        bad.invoke("how do I activate my card")
+    assert len(fake.requests) == 2  # a rejected setting is not retried
+    ok, reason = bad.availability()
+    assert not ok and "Budget 0 is invalid" in reason
+    with pytest.raises(BackendUnavailable, match="Budget 0 is invalid"):
+        bad.invoke("how do I activate my card")
+    assert len(fake.requests) == 2  # known bad: no request sent
+
+
+def test_self_check_sends_one_tiny_request_and_caches_it(data, fake):
+    model = make_model(data, fake.base_url)
+    ok, reason = model.self_check()
+    assert ok and reason.startswith("ok (gemini-2.5-flash; self-check answered")
+    assert len(fake.requests) == 1
+    path, _, body = fake.requests[0]
+    assert path.endswith("/models/gemini-2.5-flash:generateContent")
+    assert body["generationConfig"]["responseJsonSchema"]["properties"]["intent"]["enum"] == ["greeting", "other"]
+    assert FakeGemini.thinking_config(body) == {"thinking_budget": 0}  # the settings the real calls use
+    assert model.self_check() == (ok, reason) and len(fake.requests) == 1  # cached
+    assert model.self_check(force=True)[0] and len(fake.requests) == 2
+
+
+@pytest.mark.parametrize("overrides, script, match", [
+    ({"model": "gemini-9-ultra"}, [], "'gemini-9-ultra' not found.*BANKING_GEMINI_MODEL"),
+    ({"model": "gemini-2.5-pro", "thinking_budget": 64}, [], "thinking budget 64 is invalid"),
+    ({}, [(403, error_body(403, "PERMISSION_DENIED", "Permission denied"))], "GOOGLE_API_KEY"),
+])
+def test_self_check_finds_a_rejected_configuration(data, fake, overrides, script, match):
+    model = make_model(data, fake.base_url, **overrides)
+    fake.script = list(script)
+    ok, reason = model.self_check()
+    assert not ok and re.search(match, reason)
+    assert model.availability() == (False, reason)  # what /health shows
+    assert len(fake.requests) == 1
+
+
+def test_self_check_transient_failure_leaves_the_backend_available(data, fake, waits):
+    model = make_model(data, fake.base_url)
+    fake.script = [(429, rate_limit_body("2s"))]
+    ok, reason = model.self_check()
+    assert not ok and "inconclusive" in reason and "HTTP 429" in reason
+    assert model.availability()[0] and waits == [] and len(fake.requests) == 1  # no retry, no wait
+    assert model.self_check(force=True)[0]
+
+
+def test_thresholds_come_from_settings(data, fake):
+    model = make_model(data, fake.base_url, oos_threshold=0.2, clarify_threshold=0.5)
+    assert model.thresholds == {"oos_threshold": 0.2, "clarify_threshold": 0.5}
+    meta = model.invoke("how do I activate my card").response_metadata
+    assert meta["thresholds"] == {"oos_threshold": 0.2, "clarify_threshold": 0.5}
 
 
 # --- retrieval -------------------------------------------------------------------------------

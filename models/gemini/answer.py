@@ -76,7 +76,8 @@ def parse_answer(out: dict[str, Any], intents: list[str]) -> tuple[str, float, l
                                 f"{finish}): {detail!r}")
     intent = parsed.get("intent")
     if intent not in intents:
-        raise GeminiAnswerError(f"Gemini answered {intent!r}, which is not one of the {len(intents)} intents.")
+        raise GeminiAnswerError(f"Gemini answered {intent!r}, which is not one of the {len(intents)} intents "
+                                f"(finish reason {finish}).")
     conf = _clip(parsed.get("confidence"))
     ranking: list[tuple[str, float]] = [(intent, conf)]
     for alt in parsed.get("alternatives") or []:
