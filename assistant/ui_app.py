@@ -1,41 +1,62 @@
-"""The Chainlit app in front of the LangGraph graph (start it with ``python -m assistant.ui``).
+"""The Chainlit app in front of the LangGraph conversation graph (start it with
+``banking-assistant ui`` or ``python -m assistant.ui``).
 
 - Login: Chainlit's password callback checks the demo customers' passwords (scrypt) or, with the
   user name ``api-key``, a customer's API key. The customer id travels in the signed Chainlit
   user and is the only identity the graph gets (``configurable["customer_id"]``).
-- One graph thread per chat session; the answer streams from the graph's ``respond`` node
-  (``stream_mode="custom"``); each turn shows a collapsible step with the classification
-  (intent, confidence, top-3, backend, latency) and a child step with the tool call and result.
-- Chat settings offer only the backends that are available now; a change applies to the next
-  message (passed as ``configurable["backend"]``).
-- State-changing tools stop at the graph's interrupt; "Yes"/"No" buttons (Chainlit actions) or
-  a typed reply resume it.
+- History: Chainlit's SQLAlchemy data layer on the project's database keeps every conversation
+  (thread) of a customer; a reload or a second device lists them, and Chainlit lets only the
+  thread's author open or resume it. The graph thread is ``ui-<Chainlit thread id>``, so a resumed
+  conversation keeps its memory and a confirmation still waiting gets its buttons again.
+- Each answer streams from the graph's ``respond`` node (``stream_mode="custom"``) as safe
+  Markdown (assistant/ui.py ``answer_markdown``: third-party text cannot become a link or an
+  image), led by a plain "Understood: ..." line when the request reached a banking tool.
+- Technical detail (intent label, confidence, top-3, backend, model version, latency, tool
+  data) is a collapsible step only when the "technical details" setting (the operator view) is on.
+- Clarifying questions carry one button per choice (plus "Something else"); a click sends the
+  chosen intent (graph input ``chosen_intent``) with the original message.
+- State-changing tools stop at the graph's interrupt; buttons worded for the action and the
+  number of cards (or a typed yes/no) resume it with ``{"approve": bool}``; the choice is echoed
+  in the chat as the customer's reply.
+- Settings list every intent backend: the available ones to choose from, the unavailable ones
+  disabled with the reason in plain words.
 """
 
 from __future__ import annotations
 
 import asyncio
-import uuid
+import json
+import logging
 from contextlib import AsyncExitStack
 from typing import Any
 
 import chainlit as cl
-from chainlit.input_widget import Select
+from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
+from chainlit.input_widget import Select, Switch
 from langchain_core.messages import HumanMessage
 from langgraph.types import Command
 from sqlalchemy import select
 
+from assistant.errors import view_of
+from assistant.settings import get_settings
+from assistant.ui import (
+    API_KEY_USERNAMES, STARTERS, answer_markdown, async_database_url, backend_options, button_label, clarify_choices,
+    confirmation_labels, create_chainlit_tables, escape_markdown, technical_markdown, understood_line,
+)
 from bank.auth import authenticate_key, authenticate_password
 from bank.store import Customer, get_engine, session_scope
-from chains.graph import apending_confirmation, build_graph, open_async_checkpointer
-from assistant.settings import get_settings
-from assistant.ui import API_KEY_USERNAMES, STARTERS, classification_markdown, tool_markdown
 from chains.backends import available_backends
+from chains.graph import apending_confirmation, build_graph, open_async_checkpointer
 from models.base import BackendUnavailable
+
+logger = logging.getLogger(__name__)
 
 _graph: Any = None
 _graph_lock = asyncio.Lock()
 _stack = AsyncExitStack()
+
+DETAILS_STEP = "Technical details"
+"""Name of the operator-view step under each answer."""
 
 
 async def get_graph() -> Any:
@@ -48,6 +69,43 @@ async def get_graph() -> Any:
     return _graph
 
 
+# ----------------------------------------------------------------------------- history (data layer)
+def _json(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return {}
+    return value
+
+
+class HistoryDataLayer(SQLAlchemyDataLayer):
+    """Chainlit's SQLAlchemy data layer on the project's database (SQLite or PostgreSQL). The
+    tables keep JSON as text (portable schema, assistant/ui.py ``chainlit_tables``), so threads
+    read back have their ``metadata``/``generation`` decoded into dicts here."""
+
+    async def get_all_user_threads(self, user_id: str | None = None, thread_id: str | None = None):
+        threads = await super().get_all_user_threads(user_id=user_id, thread_id=thread_id)
+        for t in threads or []:
+            t["metadata"] = _json(t.get("metadata")) or {}
+            t["tags"] = _json(t.get("tags")) or []
+            for st in t.get("steps") or []:
+                st["metadata"] = _json(st.get("metadata")) or {}
+                st["generation"] = _json(st.get("generation")) or None
+        return threads
+
+
+@cl.data_layer
+def data_layer() -> HistoryDataLayer:
+    """The conversation-history store (created on first use by Chainlit)."""
+    engine = get_engine()
+    create_chainlit_tables(engine)
+    url = async_database_url(get_settings().resolved_database_url)
+    connect_args = {"timeout": 30} if url.startswith("sqlite") else {}
+    return HistoryDataLayer(conninfo=url, connect_args=connect_args)
+
+
+# ----------------------------------------------------------------------------- login, session
 def _username(customer_id: int) -> str:
     with session_scope(get_engine()) as s:
         return s.execute(select(Customer.username).where(Customer.id == customer_id)).scalar_one()
@@ -69,31 +127,53 @@ async def login(username: str, password: str) -> cl.User | None:
                    metadata={"customer_id": principal.customer_id, "login": via})
 
 
-def offered_backends() -> list[str]:
-    """Backends available now (e.g. gemini only with GOOGLE_API_KEY), in registry order."""
-    return [name for name, info in available_backends().items() if info["available"]]
-
-
 @cl.set_starters
 async def starters(user: cl.User | None = None, language: str | None = None) -> list[cl.Starter]:
     return [cl.Starter(label=label, message=message) for label, message in STARTERS]
 
 
-@cl.on_chat_start
-async def start() -> None:
+async def _open_session() -> None:
+    """Session state from the login and the Chainlit thread, then the settings panel."""
     user: cl.User = cl.user_session.get("user")
     cl.user_session.set("customer_id", int(user.metadata["customer_id"]))
-    cl.user_session.set("thread_id", f"ui-{uuid.uuid4()}")
-    offered = await asyncio.to_thread(offered_backends)
+    cl.user_session.set("thread_id", f"ui-{cl.context.session.thread_id}")
+    options = backend_options(await asyncio.to_thread(available_backends))
+    offered = [o["name"] for o in options if o["available"]]
     default = get_settings().backend
-    backend = default if default in offered else (offered[0] if offered else default)
+    backend = cl.user_session.get("backend") or (default if default in offered else (offered[0] if offered else default))
     cl.user_session.set("backend", backend)
     cl.user_session.set("offered", offered)
+    cl.user_session.set("details", bool(cl.user_session.get("details")))
+    widgets: list[Any] = [
+        Switch(id="details", label="Show technical details (for bank staff)", initial=cl.user_session.get("details"),
+               description="Adds what the assistant recognised (intent, confidence, model, timing) under each answer."),
+    ]
     if offered:
-        await cl.ChatSettings([
-            Select(id="backend", label="Intent backend", values=offered, initial_value=backend,
-                   description="Which model recognises your request (takes effect on the next message)."),
-        ]).send()
+        widgets.append(Select(id="backend", label="Assistant model",
+                              items={o["title"]: o["name"] for o in options if o["available"]},
+                              initial_value=backend,
+                              description="Which model reads your messages (from your next message on)."))
+    for o in options:
+        if not o["available"]:
+            widgets.append(Switch(id=f"unavailable_{o['name']}", label=f"{o['title']}: not available", initial=False,
+                                  disabled=True, description=o["reason"]))
+    await cl.ChatSettings(widgets).send()
+
+
+@cl.on_chat_start
+async def start() -> None:
+    await _open_session()
+
+
+@cl.on_chat_resume
+async def resume(thread: dict[str, Any]) -> None:
+    """A conversation opened again (reload, another device): same graph thread; a confirmation
+    still waiting is asked again with its buttons."""
+    await _open_session()
+    graph = await get_graph()
+    pending = await apending_confirmation(graph, _config())
+    if pending:
+        await _ask_confirmation(pending, {})
 
 
 @cl.on_settings_update
@@ -101,6 +181,12 @@ async def settings_update(settings: dict[str, Any]) -> None:
     backend = settings.get("backend")
     if backend in (cl.user_session.get("offered") or []):
         cl.user_session.set("backend", backend)
+    cl.user_session.set("details", bool(settings.get("details")))
+
+
+def _input(text: str, chosen_intent: str | None = None) -> dict[str, Any]:
+    """Graph input for a customer message (chains/graph.py): both optional keys always sent."""
+    return {"messages": [HumanMessage(text)], "confirm": None, "chosen_intent": chosen_intent}
 
 
 def _config() -> dict[str, Any]:
@@ -109,36 +195,63 @@ def _config() -> dict[str, Any]:
                              "backend": cl.user_session.get("backend")}}
 
 
+# ----------------------------------------------------------------------------- one turn
 async def _clear_actions() -> None:
     for action in cl.user_session.get("actions") or []:
         await action.remove()
     cl.user_session.set("actions", [])
 
 
-async def _show_steps(state: dict[str, Any], output: dict[str, Any], message: cl.Message) -> None:
-    """The turn's collapsible steps, attached to (and shown with) the assistant ``message``."""
-    intent = output.get("intent")
-    parent = cl.Step(name=f"intent: {intent}" if intent else "confirmation", type="llm", show_input=False,
-                     parent_id=message.id)
-    parent.input = state.get("message") or ""
-    parent.output = classification_markdown(output, contextual=bool(state.get("contextual")))
-    await parent.send()
-    if output.get("tool"):
-        child = cl.Step(name=f"tool: {output['tool']}", type="tool", parent_id=parent.id, show_input="json")
-        child.input = {"intent": intent, "customer": "authenticated customer", "message": state.get("message")}
-        child.output = tool_markdown(output)
-        await child.send()
+def _content(output: dict[str, Any], answer: str) -> str:
+    """The message Markdown: the escaped answer, led by the plain "Understood: ..." line."""
+    line = understood_line(output)
+    body = answer_markdown(answer)
+    return f"*{escape_markdown(line)}*\n\n{body}" if line else body
+
+
+async def _show_details(state: dict[str, Any], output: dict[str, Any], message: cl.Message) -> None:
+    """The operator view of the turn: a collapsible step under ``message`` (setting on only)."""
+    if not cl.user_session.get("details"):
+        return
+    step = cl.Step(name=DETAILS_STEP, type="tool", show_input=False, parent_id=message.id)
+    step.output = technical_markdown(output, contextual=bool(state.get("contextual")))
+    await step.send()
+
+
+async def _ask_confirmation(pending: dict[str, Any], output: dict[str, Any]) -> cl.Message:
+    yes, no = confirmation_labels(pending, output.get("data"))
+    actions = [
+        cl.Action(name="confirm", payload={"approve": True, "action_id": pending["action_id"], "label": yes},
+                  label=yes, tooltip=pending.get("description", ""), icon="check"),
+        cl.Action(name="confirm", payload={"approve": False, "action_id": pending["action_id"], "label": no},
+                  label=no, icon="x"),
+    ]
+    cl.user_session.set("actions", actions)
+    return await cl.Message(content=_content(output, pending.get("question") or pending.get("description", "")),
+                            actions=actions).send()
+
+
+async def _offer_choices(output: dict[str, Any], message: cl.Message) -> None:
+    choices = clarify_choices(output)
+    if not choices:
+        return
+    actions = [cl.Action(name="choose_intent", payload={"intent": c["intent"], "label": button_label(c["title"])},
+                         label=button_label(c["title"])) for c in choices]
+    actions.append(cl.Action(name="choose_other", payload={}, label="Something else", icon="message-circle"))
+    cl.user_session.set("actions", actions)
+    message.actions = actions
+    await message.update()
 
 
 async def run_turn(payload: Any) -> None:
     """Run one graph turn (a new message or a resume), streaming the answer into the chat."""
     graph = await get_graph()
-    config = _config()
     answer: cl.Message | None = None
+    raw = ""
     state: dict[str, Any] = {}
     interrupted: dict[str, Any] | None = None
     try:
-        async for mode, data in graph.astream(payload, config, stream_mode=["updates", "custom"]):
+        async for mode, data in graph.astream(payload, _config(), stream_mode=["updates", "custom"]):
             if mode == "updates":
                 for node, update in data.items():
                     if node == "__interrupt__":
@@ -146,37 +259,44 @@ async def run_turn(payload: Any) -> None:
                     elif isinstance(update, dict):
                         state.update(update)
             elif mode == "custom" and "answer_chunk" in data:
-                if answer is None:  # first chunk: the message, then its steps, then the stream
+                if answer is None:
                     answer = await cl.Message(content="").send()
-                    await _show_steps(state, state.get("output") or {}, answer)
-                await answer.stream_token(data["answer_chunk"])
-    except (ValueError, PermissionError, LookupError, BackendUnavailable) as e:
-        await cl.ErrorMessage(content=f"Sorry, I could not do that: {e}").send()
+                raw += data["answer_chunk"]
+                await answer.stream_token(_content(state.get("output") or {}, raw), is_sequence=True)
+    except Exception as e:  # noqa: BLE001 - every error gets the customer sentence of assistant/errors.py
+        view = view_of(e)
+        if view.http_status >= 500 and not isinstance(e, BackendUnavailable):
+            logger.exception("chat turn failed")
+        await cl.ErrorMessage(content=escape_markdown(view.customer_text)).send()
         return
+    output = state.get("output") or {}
     if interrupted:
-        actions = [
-            cl.Action(name="confirm", payload={"approve": True, "action_id": interrupted["action_id"]},
-                      label="Yes, do it", tooltip=interrupted["description"]),
-            cl.Action(name="confirm", payload={"approve": False, "action_id": interrupted["action_id"]},
-                      label="No, leave it"),
-        ]
-        cl.user_session.set("actions", actions)
-        question = await cl.Message(content=interrupted["question"], actions=actions).send()
-        await _show_steps(state, state.get("output") or {}, question)
+        question = await _ask_confirmation(interrupted, output)
+        await _show_details(state, output, question)
         return
-    if answer is not None:
-        await answer.update()
+    if answer is None:
+        return
+    await answer.update()
+    await _show_details(state, output, answer)
+    if output.get("status") == "clarify":
+        await _offer_choices(output, answer)
+
+
+async def _echo(label: str) -> None:
+    """Show the customer's button choice in the chat as their own reply."""
+    user: cl.User = cl.user_session.get("user")
+    await cl.Message(content=label, type="user_message", author=user.display_name or user.identifier).send()
 
 
 @cl.on_message
 async def on_message(message: cl.Message) -> None:
     graph = await get_graph()
+    await _clear_actions()
     pending = await apending_confirmation(graph, _config())
     if pending:  # a typed reply answers the waiting confirmation (or becomes a new request)
-        await _clear_actions()
         await run_turn(Command(resume=message.content))
     else:
-        await run_turn({"messages": [HumanMessage(message.content)]})
+        await run_turn(_input(message.content))
 
 
 @cl.action_callback("confirm")
@@ -184,7 +304,23 @@ async def on_confirm(action: cl.Action) -> None:
     graph = await get_graph()
     pending = await apending_confirmation(graph, _config())
     await _clear_actions()
+    await _echo(action.payload.get("label") or ("Yes" if action.payload.get("approve") else "No"))
     if not pending or pending["action_id"] != action.payload.get("action_id"):
-        await cl.Message(content="That request is no longer waiting for an answer.").send()
+        await cl.Message(content="That request is no longer waiting for an answer, so nothing was changed.").send()
         return
     await run_turn(Command(resume={"approve": bool(action.payload.get("approve"))}))
+
+
+@cl.action_callback("choose_intent")
+async def on_choose(action: cl.Action) -> None:
+    await _clear_actions()
+    await _echo(action.payload["label"])
+    await run_turn(_input(action.payload["label"], chosen_intent=action.payload["intent"]))
+
+
+@cl.action_callback("choose_other")
+async def on_other(action: cl.Action) -> None:
+    await _clear_actions()
+    await _echo("Something else")
+    await cl.Message(content="Please tell me in a few words what you need, for example "
+                             "\"my card payment was declined\".").send()
