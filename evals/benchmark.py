@@ -10,18 +10,30 @@ every backend ``get_models()`` returns and appends one JSON line per backend to 
 
     {"timestamp": ISO-8601 UTC, "round": int, "backend": str, "model_version": str, "n": int,
      "accuracy": float|null, "p50_ms": float|null, "p99_ms": float|null, "device": str,
-     "error": str|null}
+     "error": str|null, "concurrent_requests": int}
 
 Accuracy comes from batched predictions; p50/p99 are single-query latencies (ms) on the first
 ``latency_sample`` probe texts (see ``evals.runner.evaluate_model``).
+
+Several workers (``banking-assistant serve --workers N``) run one round at a time between them:
+a round first takes :class:`RoundLock` (a PostgreSQL advisory lock when the database is
+PostgreSQL, so workers on several machines share it; a file lock beside the log otherwise) and
+is skipped, never queued, when another worker holds it. A round measured while requests were
+arriving is marked: ``concurrent_requests`` counts the requests this worker received during
+the round (0 = measured on a quiet worker); :func:`summarise_log` averages latencies over quiet
+rounds only, since a busy round measures the request queue, not the model.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
 import logging
 import random
 import threading
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -30,7 +42,11 @@ from evals.runner import evaluate_model
 
 log = logging.getLogger(__name__)
 
-LOG_FIELDS = ("timestamp", "round", "backend", "model_version", "n", "accuracy", "p50_ms", "p99_ms", "device", "error")
+LOG_FIELDS = ("timestamp", "round", "backend", "model_version", "n", "accuracy", "p50_ms", "p99_ms", "device", "error",
+              "concurrent_requests")
+ADVISORY_LOCK_KEY = int.from_bytes(hashlib.sha256(b"banking-assistant benchmark round").digest()[:8], "big",
+                                   signed=True)
+"""The PostgreSQL advisory lock (a signed 64-bit key) held by the worker running a round."""
 
 
 def default_log_path(settings: Any) -> Path:
@@ -77,8 +93,10 @@ def summarise_log(path: Path) -> list[dict[str, Any]]:
     """One row per (backend, model_version) in the log, sorted by backend then first seen.
 
     Keys: backend, model_version, rounds (lines), errors (lines with an error), first_timestamp,
-    last_timestamp, last_accuracy, mean_accuracy, min_accuracy, mean_p50_ms, mean_p99_ms,
-    last_p50_ms, last_p99_ms, device (last), last_error. Means are over the error-free lines.
+    last_timestamp, last_accuracy, mean_accuracy, min_accuracy, busy_rounds (error-free lines
+    measured while requests arrived), mean_p50_ms, mean_p99_ms, last_p50_ms, last_p99_ms, device
+    (last), last_error. Accuracy means are over the error-free lines, latency means over the
+    error-free quiet ones (``concurrent_requests`` 0 or absent; None when there is none).
     Missing file -> [].
     """
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -87,6 +105,7 @@ def summarise_log(path: Path) -> list[dict[str, Any]]:
     out = []
     for (backend, version), rows in groups.items():
         ok = [r for r in rows if not r.get("error") and r.get("accuracy") is not None]
+        quiet = [r for r in ok if not r.get("concurrent_requests")]
         last = rows[-1]
         out.append({
             "backend": backend,
@@ -98,8 +117,9 @@ def summarise_log(path: Path) -> list[dict[str, Any]]:
             "last_accuracy": last.get("accuracy"),
             "mean_accuracy": _mean([r["accuracy"] for r in ok]),
             "min_accuracy": min((r["accuracy"] for r in ok), default=None),
-            "mean_p50_ms": _mean([r["p50_ms"] for r in ok if r.get("p50_ms") is not None]),
-            "mean_p99_ms": _mean([r["p99_ms"] for r in ok if r.get("p99_ms") is not None]),
+            "busy_rounds": len(ok) - len(quiet),
+            "mean_p50_ms": _mean([r["p50_ms"] for r in quiet if r.get("p50_ms") is not None]),
+            "mean_p99_ms": _mean([r["p99_ms"] for r in quiet if r.get("p99_ms") is not None]),
             "last_p50_ms": last.get("p50_ms"),
             "last_p99_ms": last.get("p99_ms"),
             "device": last.get("device"),
@@ -107,6 +127,55 @@ def summarise_log(path: Path) -> list[dict[str, Any]]:
         })
     out.sort(key=lambda r: r["backend"])
     return out
+
+
+class RoundLock:
+    """One benchmark round at a time across every worker process (and machine) of a deployment.
+
+    ``database_url``: the app's database. PostgreSQL: a session-level advisory lock
+    (``pg_try_advisory_lock(ADVISORY_LOCK_KEY)``) on a connection held for the round, so every
+    worker on that database shares it, and a crashed worker's lock goes with its connection.
+    Otherwise (SQLite: one machine, one worker): an exclusive ``flock`` on ``lock_path``.
+    Never waits: :meth:`hold` yields False when another worker holds it.
+    """
+
+    def __init__(self, database_url: str | None, lock_path: Path) -> None:
+        self.database_url = database_url or ""
+        self.lock_path = Path(lock_path)
+
+    @property
+    def uses_postgres(self) -> bool:
+        """True when the lock is a PostgreSQL advisory lock."""
+        return self.database_url.startswith("postgresql")
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[bool]:
+        """Try to take the lock; yields True (held until the block ends) or False (someone else has it)."""
+        if self.uses_postgres:
+            from sqlalchemy import text
+
+            from bank.store import make_engine
+
+            with make_engine(self.database_url).connect() as conn:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_LOCK_KEY}).scalar())
+                try:
+                    yield got
+                finally:
+                    if got:
+                        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_LOCK_KEY})
+            return
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_path, "a") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
 
 class BenchmarkScheduler:
@@ -118,18 +187,23 @@ class BenchmarkScheduler:
             name -> ``IntentChatModel`` of the backends to measure (the available ones).
         log_path: JSONL log (default ``default_log_path(settings)``).
         latency_sample: single queries timed per backend per round (default 50).
+        round_lock: the cross-worker lock (default: :class:`RoundLock` on the settings'
+            database, or ``<log>.lock``).
 
-    Thread-safe. Round numbers continue from the last round found in an existing log.
+    Thread-safe. Round numbers continue from the last round found in the log.
     """
 
     def __init__(self, settings: Any, get_models: Callable[[], Mapping[str, Any]],
-                 log_path: Path | None = None, latency_sample: int = 50) -> None:
+                 log_path: Path | None = None, latency_sample: int = 50,
+                 round_lock: RoundLock | None = None) -> None:
         self.settings = settings
         self.every = int(getattr(settings, "bench_every", 0) or 0)
         self.size = int(settings.bench_size)
         self.get_models = get_models
         self.log_path = Path(log_path) if log_path else default_log_path(settings)
         self.latency_sample = latency_sample
+        self.round_lock = round_lock or RoundLock(getattr(settings, "resolved_database_url", None),
+                                                  self.log_path.with_suffix(".lock"))
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._count = 0
@@ -146,7 +220,8 @@ class BenchmarkScheduler:
 
     def record_request(self) -> bool:
         """Count one request; on every N-th, start a round in a daemon thread unless one is
-        running. Returns True when this call started a round. Never blocks on the round."""
+        running in this worker. Returns True when this call started a round thread (which skips
+        the round when another worker holds the :class:`RoundLock`). Never blocks on the round."""
         if self.every <= 0:
             return False
         with self._lock:
@@ -157,10 +232,8 @@ class BenchmarkScheduler:
                 self.rounds_skipped += 1
                 log.info("benchmark: round still running, trigger at request %d skipped", self._count)
                 return False
-            self._round += 1
             self.rounds_started += 1
-            self._thread = threading.Thread(target=self._safe_round, args=(self._round,),
-                                            name=f"benchmark-round-{self._round}", daemon=True)
+            self._thread = threading.Thread(target=self._safe_round, name="benchmark-round", daemon=True)
             self._thread.start()
             return True
 
@@ -172,35 +245,53 @@ class BenchmarkScheduler:
             return not t.is_alive()
         return True
 
-    def _safe_round(self, round_no: int) -> None:
+    def _safe_round(self) -> None:
         try:
-            self.run_round(round_no)
+            self.run_round()
         except Exception:  # noqa: BLE001 - a background thread must not die noisily
-            log.exception("benchmark round %d failed", round_no)
+            log.exception("benchmark round failed")
+
+    def _next_round(self) -> int:
+        """The next round number: after this scheduler's last and the log's last (other workers
+        append to the same log)."""
+        with self._lock:
+            self._round = max(self._round, max((int(r.get("round", 0) or 0) for r in read_log(self.log_path)),
+                                               default=0)) + 1
+            return self._round
 
     def run_round(self, round_no: int | None = None) -> list[dict[str, Any]]:
-        """Run one round now (in the calling thread) and append its lines; returns them."""
-        if round_no is None:
-            with self._lock:
-                self._round += 1
-                round_no = self._round
-        rows: list[dict[str, Any]] = []
+        """Run one round now (in the calling thread) under the :class:`RoundLock` and append its
+        lines; returns them. Returns [] (and counts ``rounds_skipped``) when another worker is
+        running a round. ``round_no`` default: the next number after the log's last."""
+        with self.round_lock.hold() as held:
+            if not held:
+                with self._lock:
+                    self.rounds_skipped += 1
+                log.info("benchmark: another worker is running a round; this one is skipped")
+                return []
+            round_no = round_no if round_no is not None else self._next_round()
+            seen_at_start = self._count
+            rows = self._measure(round_no)
+            busy = self._count - seen_at_start
+            for row in rows:
+                row["concurrent_requests"] = busy
+            self.append(rows)
+            return rows
+
+    def _measure(self, round_no: int) -> list[dict[str, Any]]:
         try:
             if self._probe is None:
                 self._probe = probe_set(self.settings, self.size)
             texts, labels = self._probe
             models = dict(self.get_models())
         except Exception as e:  # noqa: BLE001 - data or backend lookup failed: log it as a row
-            rows.append(self._row(round_no, "*", "unknown", 0, None, None, None, "unknown",
-                                  f"{type(e).__name__}: {e}"))
-            self.append(rows)
-            return rows
+            return [self._row(round_no, "*", "unknown", 0, None, None, None, "unknown", f"{type(e).__name__}: {e}")]
+        rows: list[dict[str, Any]] = []
         for name, model in models.items():
             rep = evaluate_model(model, texts, labels, name=name, latency_sample=self.latency_sample,
                                  seed=self.settings.seed, progress=False, top_confused=0)
             rows.append(self._row(round_no, name, rep.model_version, rep.n, rep.accuracy,
                                   rep.p50_ms, rep.p99_ms, rep.device, rep.error))
-        self.append(rows)
         return rows
 
     @staticmethod
@@ -209,7 +300,7 @@ class BenchmarkScheduler:
         return {"timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "round": round_no, "backend": backend, "model_version": version, "n": n,
                 "accuracy": r(acc, 4), "p50_ms": r(p50, 3), "p99_ms": r(p99, 3),
-                "device": device, "error": error}
+                "device": device, "error": error, "concurrent_requests": 0}
 
     def append(self, rows: list[dict[str, Any]]) -> None:
         """Append rows as JSON lines (one write + flush per round, under a lock)."""

@@ -314,7 +314,8 @@ def test_scheduler_2n_requests_make_exactly_2_rounds(tfidf_model, settings, tmp_
     expected = accuracy_score(labels, [p.intent for p in tfidf_model.classify_batch(texts)])
     for r in rows:
         assert set(r) == {"timestamp", "round", "backend", "model_version", "n", "accuracy", "p50_ms",
-                          "p99_ms", "device", "error"}
+                          "p99_ms", "device", "error", "concurrent_requests"}
+        assert r["concurrent_requests"] == 0  # no request arrived while the round ran
         assert r["n"] == 40 and r["error"] is None and r["device"] == "cpu"
         assert r["accuracy"] == round(expected, 4) and 0 < r["p50_ms"] <= r["p99_ms"] < 5000
     # a new scheduler on the same log continues the round numbers
