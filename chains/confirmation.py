@@ -29,14 +29,17 @@ _NO = frozenset({
     "leave it", "no leave it", "no don't", "no dont", "no do not", "not now", "no not now", "never mind",
     "nevermind", "decline", "no cancel", "no stop",
 })
+_VERBS = r"(freeze|unfreeze|cancel|order|activate|close|replace|send|block)"
+_YES_ACTION = re.compile(rf"^(yes|yeah|yep|ok|okay|sure)( please)? (do that|go on|{_VERBS} (it|them|that))( please)?$")
+_NO_ACTION = re.compile(rf"^no( please)? (don't|dont|do not) {_VERBS} (it|them|that)$")
 _WORDS = re.compile(r"[a-z']+")
 _ONLY_PUNCTUATION = re.compile(r"^[\s\w',.!]*$")
 MAX_REPLY_CHARS = 30
 
 
 def yes_or_no(text: str) -> bool | None:
-    """True for a bare affirmative reply ("yes", "OK, do it!"), False for a bare negative one
-    ("no", "No, leave it"), None for anything else: a reply with any other word ("OK, and what is
+    """True for a bare affirmative reply ("yes", "OK, do it!", "yes, freeze it"), False for a bare
+    negative one ("no", "No, leave it", "no, don't cancel it"), None for anything else: a reply with any other word ("OK, and what is
     the exchange rate?", "Cancel my transfer to Mark"), digits or symbols beyond ``,.!'``, or
     longer than :data:`MAX_REPLY_CHARS` characters."""
     if not isinstance(text, str) or len(text.strip()) > MAX_REPLY_CHARS:
@@ -45,9 +48,9 @@ def yes_or_no(text: str) -> bool | None:
     if not _ONLY_PUNCTUATION.match(lowered) or any(ch.isdigit() for ch in lowered):
         return None
     phrase = " ".join(_WORDS.findall(lowered))
-    if phrase in _YES:
+    if phrase in _YES or _YES_ACTION.match(phrase):
         return True
-    if phrase in _NO:
+    if phrase in _NO or _NO_ACTION.match(phrase):
         return False
     return None
 

@@ -45,6 +45,7 @@ def test_learned_labels() -> None:
 
 @pytest.mark.parametrize("text, expected", [
     ("yes", True), ("Yes!", True), ("OK, do it", True), ("yes please", True), ("go ahead.", True), ("Yep", True),
+    ("yes, freeze it", True), ("No, don't cancel it", False), ("yes freeze it and tell me my balance", None),
     ("no", False), ("No, leave it", False), ("nope", False), ("cancel", False), ("don’t", False),
     ("OK, and what is the exchange rate?", None), ("Cancel my transfer to Mark Thompson", None),
     ("yes 4821", None), ("yes but freeze the other card instead", None), ("maybe", None), ("ok 👍", None),
