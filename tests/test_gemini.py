@@ -187,6 +187,18 @@ def test_unknown_finish_reason_with_a_valid_label_returns_the_label(data, fake, 
     assert len(fake.requests) == 1
 
 
+def test_environment_proxy_is_used_and_answers_are_still_normalised(data, fake, monkeypatch):
+    # The fake server acts as the HTTP proxy: the request reaches it with the absolute URL of
+    # the (unresolvable) API host, and an int finish reason is still rewritten on the way back.
+    for var in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", fake.base_url)
+    model = make_model(data, "http://gemini-api.invalid/")
+    fake.script = [(200, ok_body(ANSWER, finish=42))]
+    msg = model.invoke("how do I activate my card")
+    assert msg.content == "activate_my_card" and msg.response_metadata["finish_reason"] == "UNKNOWN_42"
+    assert fake.requests[0][0].startswith("http://gemini-api.invalid/")
+
 def test_unknown_finish_reason_without_a_label_is_a_per_query_answer_error(data, fake):
     model = make_model(data, fake.base_url)
     fake.script = [(200, ok_body('{"intent": "activate_my', finish=7)),  # cut off mid-label

@@ -19,11 +19,16 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import os
 import random
 import re
+import ssl
 import time
+import urllib.parse
+import urllib.request
 from typing import Any, Callable
 
+import certifi
 import httpx
 
 from models.base import BackendUnavailable
@@ -49,9 +54,15 @@ class NormalisingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     as they are); everything else passes through unchanged.
     """
 
-    def __init__(self) -> None:
-        self._sync = httpx.HTTPTransport()
-        self._async = httpx.AsyncHTTPTransport()
+    def __init__(self, base_url: str) -> None:
+        # The client runs with trust_env=False (else httpx would route proxied hosts around this
+        # transport), so the proxy and CA settings of the environment are applied here, as the
+        # SDK does: HTTPS_PROXY / ALL_PROXY / NO_PROXY, SSL_CERT_FILE / SSL_CERT_DIR (else certifi).
+        ctx = ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE", certifi.where()),
+                                         capath=os.environ.get("SSL_CERT_DIR"))
+        proxy = _env_proxy(base_url)
+        self._sync = httpx.HTTPTransport(verify=ctx, proxy=proxy)
+        self._async = httpx.AsyncHTTPTransport(verify=ctx, proxy=proxy)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = self._sync.handle_request(request)
@@ -72,6 +83,15 @@ class NormalisingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._async.aclose()
+
+
+def _env_proxy(url: str) -> str | None:
+    """The proxy URL the environment sets for ``url`` (None when unset or bypassed by NO_PROXY)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.hostname and urllib.request.proxy_bypass(parts.hostname):
+        return None
+    proxies = urllib.request.getproxies()
+    return proxies.get(parts.scheme) or proxies.get("all")
 
 
 def _is_answer(request: httpx.Request, response: httpx.Response) -> bool:
@@ -116,7 +136,7 @@ def build_llm(settings: GeminiSettings, *, timeout_s: float | None = None) -> An
         temperature=settings.temperature,
         timeout=timeout_s or settings.timeout_s,
         max_retries=1,
-        client_args={"transport": NormalisingTransport()},
+        client_args={"transport": NormalisingTransport(settings.base_url), "trust_env": False},
         **settings.thinking_kwargs(),
     )
 
