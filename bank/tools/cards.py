@@ -41,7 +41,7 @@ def card_arrival(ctx: ToolContext) -> ToolResult:
             line += f", expected by {day(c.expected_delivery)}"
             if c.expected_delivery < ctx.today:
                 late.append(c)
-        lines.append(line)
+        lines.append(line + ".")
     answer = "Your card is on its way:\n" + join_lines(lines)
     if late:
         answer += ("\nIt is now past the expected date. If it has not arrived within 7 more days, tell me and "
@@ -120,10 +120,11 @@ def _freeze_and_replace(ctx: ToolContext, cards: list[Card], why: str, what: str
     ``what`` (e.g. "physical card") was looked for and list the customer's cards."""
     if not cards:
         others = ctx.cards()
-        hint = (" A virtual card cannot be lost; if you think its details are known to someone, tell me your "
-                "card details may be compromised and I can freeze it." if what == "physical card" else "")
-        return ctx.result(f"You have no active {what} that needs blocking ({why}). "
-                          + (f"Your cards: {', '.join(f'{card_label(c)} ({c.status})' for c in others)}."
+        virtual = any(c.kind != "physical" and c.status == "active" for c in others)
+        hint = ("\nA virtual card cannot be lost; if you think its details are known to someone, tell me your "
+                "card details may be compromised and I can freeze it." if what == "physical card" and virtual else "")
+        return ctx.result(f"You have no active {what} that needs blocking ({why})."
+                          + ("\nYour cards:\n" + join_lines([f"{card_label(c)} ({c.status})" for c in others])
                              if others else "") + hint,
                           {"cards": [card_dict(c) for c in others]})
     labels = ", ".join(card_label(c) for c in cards)

@@ -154,7 +154,8 @@ def transaction_charged_twice(ctx: ToolContext) -> ToolResult:
     for a, b in pairs:
         gap = int((b.created_at - a.created_at).total_seconds() // 60)
         lines.append(f"{a.merchant}: {money(a.amount, a.currency)} twice, {gap} minute{'s' if gap != 1 else ''} "
-                     f"apart, {when(a.created_at, ctx.now)} ({a.status} and {b.status})")
+                     f"apart, {when(a.created_at, ctx.now)} "
+                     + (f"(both {a.status})" if a.status == b.status else f"({a.status} and {b.status})"))
     pending_dup = any(b.status == "pending" for _, b in pairs)
     answer = "It looks like you were charged twice:\n" + join_lines(lines) + "\n"
     answer += ("A pending duplicate usually disappears within 7 days once the shop claims only one. "
