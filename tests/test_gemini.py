@@ -337,6 +337,8 @@ def test_self_check_sends_one_tiny_request_and_caches_it(data, fake):
     ({"model": "gemini-9-ultra"}, [], "'gemini-9-ultra' not found.*BANKING_GEMINI_MODEL"),
     ({"model": "gemini-2.5-pro", "thinking_budget": 64}, [], "thinking budget 64 is invalid"),
     ({}, [(403, error_body(403, "PERMISSION_DENIED", "Permission denied"))], "GOOGLE_API_KEY"),
+    ({}, [(400, error_body(400, "INVALID_ARGUMENT", "JSON mode is not enabled for this model"))],
+     "JSON mode is not enabled.*BANKING_GEMINI_MODEL"),
 ])
 def test_self_check_finds_a_rejected_configuration(data, fake, overrides, script, match):
     model = make_model(data, fake.base_url, **overrides)
@@ -345,6 +347,17 @@ def test_self_check_finds_a_rejected_configuration(data, fake, overrides, script
     assert not ok and re.search(match, reason)
     assert model.availability() == (False, reason)  # what /health shows
     assert len(fake.requests) == 1
+
+
+def test_a_400_about_one_message_is_per_query_and_leaves_the_backend_available(data, fake):
+    model = make_model(data, fake.base_url)
+    fake.script = [(400, error_body(400, "INVALID_ARGUMENT", "The input token count exceeds the maximum "
+                                    "number of tokens allowed"))]
+    with pytest.raises(GeminiAnswerError, match="refused this request.*HTTP 400") as info:
+        model.invoke("a very long message " * 10)
+    assert not isinstance(info.value, GeminiRejected) and len(fake.requests) == 1
+    assert model.availability()[0]
+    assert model.invoke("how do I activate my card").content == "activate_my_card"
 
 
 def test_self_check_transient_failure_leaves_the_backend_available(data, fake, waits):

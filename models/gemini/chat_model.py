@@ -122,7 +122,7 @@ class GeminiIntentModel(IntentChatModel):
                                                 include_raw=True)
         try:
             call_with_retries(lambda: structured.invoke([HumanMessage(content='Customer message: "hello"')]),
-                              self.gemini, max_retries=0)
+                              self.gemini, max_retries=0, probe=True)
             result = (True, f"ok ({self.gemini.model}; self-check answered in "
                             f"{(time.perf_counter() - t0) * 1000:.0f} ms)")
         except GeminiRejected as e:
@@ -164,8 +164,13 @@ class GeminiIntentModel(IntentChatModel):
         """Build the retrieval index now (loads the training split and, with MiniLM, encodes
         it: about a minute on 2 CPU cores the first time, then read from the cache under
         ``<home>/cache/retrieval``). Call from a background thread at startup so the first
-        gemini request does not pay for it."""
-        log.info("gemini retrieval index ready: %s", self._get_retriever().build().description)
+        gemini request does not pay for it. Raises ``BackendUnavailable`` when the training
+        split or the encoder requested with ``retrieval=minilm`` cannot be loaded."""
+        try:
+            description = self._get_retriever().build().description
+        except (ImportError, OSError, ValueError) as e:
+            raise BackendUnavailable(f"gemini retrieval index could not be built: {type(e).__name__}: {e}") from e
+        log.info("gemini retrieval index ready: %s", description)
 
     # --- internals ----------------------------------------------------------------------
     def _stale(self, check: tuple[bool, str, float]) -> bool:

@@ -32,7 +32,7 @@ import certifi
 import httpx
 
 from models.base import BackendUnavailable
-from models.gemini.errors import GeminiRejected
+from models.gemini.errors import GeminiAnswerError, GeminiRejected
 from models.gemini.settings import GeminiSettings
 
 log = logging.getLogger(__name__)
@@ -195,10 +195,15 @@ def is_transient(exc: BaseException) -> bool:
     return "timeout" in name or "connect" in name
 
 
-def classify_failure(exc: BaseException, settings: GeminiSettings) -> BackendUnavailable | None:
+def classify_failure(exc: BaseException, settings: GeminiSettings, probe: bool = False) -> BackendUnavailable | None:
     """The error to raise at once for a non-transient failure, or None when ``exc`` is transient.
-    A configuration Google rejected (bad key, unknown model, invalid argument) is a
-    :class:`GeminiRejected` naming the setting to check."""
+
+    A configuration Google rejected is a :class:`GeminiRejected` naming the setting to check:
+    401/403 or a 400 about the API key, 404 (unknown model), a 400 about thinking. Another 4xx
+    is a :class:`GeminiRejected` too when ``probe`` (the self-check's request carries no customer
+    text, so only the configuration can be wrong), else a per-query ``GeminiAnswerError`` (the
+    customer's message may be what Google refused, e.g. too long), so one message cannot mark
+    the backend unavailable for everyone."""
     if is_transient(exc):
         return None
     status = status_of(exc)
@@ -209,11 +214,15 @@ def classify_failure(exc: BaseException, settings: GeminiSettings) -> BackendUna
         return GeminiRejected(f"Gemini rejected the API key (HTTP {status}). Check GOOGLE_API_KEY.")
     if status == 404:
         return GeminiRejected(f"Gemini model {settings.model!r} not found (HTTP 404). Check BANKING_GEMINI_MODEL.")
-    if status == 400:
-        hint = ("BANKING_GEMINI_THINKING_BUDGET / BANKING_GEMINI_THINKING_LEVEL" if "think" in lowered
-                or "budget" in lowered else "BANKING_GEMINI_MODEL and the BANKING_GEMINI_* settings")
+    if status is not None and 400 <= status < 500:
+        if "think" in lowered or "budget" in lowered:
+            hint = "BANKING_GEMINI_THINKING_BUDGET / BANKING_GEMINI_THINKING_LEVEL"
+        elif probe:
+            hint = "BANKING_GEMINI_MODEL and the BANKING_GEMINI_* settings"
+        else:
+            return GeminiAnswerError(f"Gemini refused this request (HTTP {status}: {message}).")
         return GeminiRejected(f"Gemini rejected the request for model {settings.model!r} "
-                              f"(HTTP 400: {message}). Check {hint}.")
+                              f"(HTTP {status}: {message}). Check {hint}.")
     return BackendUnavailable(f"Gemini request failed: {type(exc).__name__}: {message}")
 
 
@@ -225,12 +234,14 @@ def backoff_delay(settings: GeminiSettings, attempt: int) -> float:
 
 
 def call_with_retries(call: Callable[[], Any], settings: GeminiSettings,
-                      max_retries: int | None = None) -> tuple[Any, int]:
+                      max_retries: int | None = None, probe: bool = False) -> tuple[Any, int]:
     """Run ``call()`` with the retry policy of the module docstring. Returns (result, attempts).
+    ``max_retries``: default ``settings.max_retries``; ``probe``: the call is the self-check.
 
-    Raises ``GeminiRejected`` for a configuration Google rejected, ``BackendUnavailable`` for
-    another non-transient error, and ``BackendUnavailable`` with ``retry_after_s`` (s) when the
-    retries run out or the server asks for a delay longer than ``backoff_max_s``.
+    Raises what :func:`classify_failure` returns for a non-transient error (``GeminiRejected``,
+    ``GeminiAnswerError``, ``BackendUnavailable``), and ``BackendUnavailable`` with
+    ``retry_after_s`` (s) when the retries run out or the server asks for a delay longer than
+    ``backoff_max_s``.
     """
     retries = settings.max_retries if max_retries is None else max_retries
     attempt = 0
@@ -239,7 +250,7 @@ def call_with_retries(call: Callable[[], Any], settings: GeminiSettings,
         try:
             return call(), attempt
         except Exception as e:  # noqa: BLE001 - classified below
-            fatal = classify_failure(e, settings)
+            fatal = classify_failure(e, settings, probe)
             if fatal is not None:
                 raise fatal from e
             status = status_of(e)
