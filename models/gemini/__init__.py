@@ -11,7 +11,8 @@ self-reported number, so every answer carries ``calibrated=False``.
 
 Modules, by job: ``settings`` (``GeminiSettings``, the per-model thinking policy), ``prompt``
 (label descriptions, system/user turns, answer schema), ``client`` (the LangChain client, Google's
-errors, retries honouring the server's retry delay), ``answer`` (structured answer ->
+errors, retries honouring the server's retry delay), ``transport`` (the httpx transport that
+keeps answers with enum values newer than the SDK readable), ``answer`` (structured answer ->
 ``IntentPrediction``, blocked prompts, unknown finish reasons), ``errors``, ``chat_model``
 (``GeminiIntentModel``, the chat model of the contract in ``models/base.py``, with its start-up
 ``self_check``).
