@@ -346,7 +346,13 @@ def test_self_check_finds_a_rejected_configuration(data, fake, overrides, script
     ok, reason = model.self_check()
     assert not ok and re.search(match, reason)
     assert model.availability() == (False, reason)  # what /health shows
-    assert len(fake.requests) == 1
+    assert model.self_check() == (False, reason) and len(fake.requests) == 1  # cached
+    # Google starts accepting it (model released, key enabled); a forced check sees that. The
+    # invalid thinking budget stays invalid.
+    fake.models.add(model.gemini.model)
+    fixed = model.gemini.thinking_budget is None
+    assert model.self_check(force=True)[0] is fixed and model.availability()[0] is fixed
+    assert len(fake.requests) == 2
 
 
 def test_a_400_about_one_message_is_per_query_and_leaves_the_backend_available(data, fake):

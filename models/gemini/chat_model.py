@@ -55,7 +55,7 @@ class GeminiIntentModel(IntentChatModel):
     _structured: Any = PrivateAttr(default=None)
     _lock: Any = PrivateAttr(default_factory=threading.Lock)  # retriever and client
     _state_lock: Any = PrivateAttr(default_factory=threading.Lock)  # _check and _rejected
-    _check: tuple[bool, str, float] | None = PrivateAttr(default=None)  # (ok, reason, monotonic s)
+    _check: tuple[bool, str, float] | None = PrivateAttr(default=None)  # (ok, reason, expires: monotonic s)
     _rejected: str | None = PrivateAttr(default=None)  # why Google rejected the configuration
 
     @classmethod
@@ -93,26 +93,25 @@ class GeminiIntentModel(IntentChatModel):
         """Unavailable without langchain-google-genai, without ``GOOGLE_API_KEY``, or while the
         last self-check or request found the configuration rejected by Google (for
         ``self_check_ttl_s``). Cheap: makes no request."""
-        if importlib.util.find_spec("langchain_google_genai") is None:
-            return False, "langchain-google-genai is not installed (pip install 'banking-assistant[gemini]')"
-        if self.gemini.api_key is None or not self.gemini.api_key.get_secret_value().strip():
-            return False, "GOOGLE_API_KEY is not set"
+        ok, reason = self._installed_with_key()
         with self._state_lock:
-            if self._rejected and self._check is not None and not self._stale(self._check):
+            if ok and self._rejected and self._check is not None and time.monotonic() < self._check[2]:
                 return False, self._rejected
-        return True, f"ok ({self.gemini.model})"
+        return ok, reason
 
     def self_check(self, force: bool = False) -> tuple[bool, str]:
         """(ok, reason) from one tiny real request (a two-label schema, the configured model and
         thinking settings, ``self_check_timeout_s``, no retries), cached for
-        ``self_check_ttl_s`` unless ``force``. A configuration Google rejects (key, model,
-        thinking budget) makes :meth:`availability` report the reason; a transient failure
-        (429, 5xx, timeout) returns (False, reason) without marking the backend unavailable."""
-        ok, reason = self.availability()
+        ``self_check_ttl_s`` (a transient failure for at most 60 s) unless ``force``. A
+        configuration Google rejects (key, model, thinking budget) makes :meth:`availability`
+        report the reason; a transient failure (429, 5xx, timeout) returns (False, reason)
+        without marking the backend unavailable. Without the package or the key: (False, why),
+        no request."""
+        ok, reason = self._installed_with_key()
         if not ok:
             return ok, reason
         with self._state_lock:
-            if self._check is not None and not force and not self._stale(self._check):
+            if self._check is not None and not force and time.monotonic() < self._check[2]:
                 return self._check[0], self._check[1]
         from langchain_core.messages import HumanMessage
 
@@ -130,9 +129,10 @@ class GeminiIntentModel(IntentChatModel):
             return False, str(e)
         except BackendUnavailable as e:
             result = (False, f"self-check inconclusive: {e}")
+        ttl = self.gemini.self_check_ttl_s if result[0] else min(60.0, self.gemini.self_check_ttl_s)
         with self._state_lock:
-            self._check = (*result, time.monotonic())
-            self._rejected = None if result[0] else self._rejected
+            self._check = (*result, time.monotonic() + ttl)
+            self._rejected = None
         return result
 
     def classify_batch(self, texts: list[str]) -> list[IntentPrediction]:
@@ -173,13 +173,18 @@ class GeminiIntentModel(IntentChatModel):
         log.info("gemini retrieval index ready: %s", description)
 
     # --- internals ----------------------------------------------------------------------
-    def _stale(self, check: tuple[bool, str, float]) -> bool:
-        return time.monotonic() - check[2] > self.gemini.self_check_ttl_s
+    def _installed_with_key(self) -> tuple[bool, str]:
+        if importlib.util.find_spec("langchain_google_genai") is None:
+            return False, "langchain-google-genai is not installed (pip install 'banking-assistant[gemini]')"
+        if self.gemini.api_key is None or not self.gemini.api_key.get_secret_value().strip():
+            return False, "GOOGLE_API_KEY is not set"
+        return True, f"ok ({self.gemini.model})"
 
     def _remember_rejection(self, reason: str) -> None:
+        """Report ``reason`` from :meth:`availability` for ``self_check_ttl_s`` seconds."""
         with self._state_lock:
             self._rejected = reason
-            self._check = (False, reason, time.monotonic())
+            self._check = (False, reason, time.monotonic() + self.gemini.self_check_ttl_s)
 
     def _try_one(self, text: str, neighbours: list[Neighbour]) -> IntentPrediction | BackendUnavailable:
         try:
