@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 KNOWN_BACKENDS = ("custom", "peft", "gemini")
+POLICIES = ("cascade", "rollout")
+"""Routing policies (chains/routing.py) accepted by ``--backends`` besides the backends and
+pinned arms (``custom@<version folder>``); not in the default list."""
 
 BackendFactory = Callable[[str, Any], Any]
 
@@ -32,11 +35,15 @@ def register(subparsers: Any) -> None:
         description="Accuracy, macro-F1, single-query latency p50/p99, most confused pairs (and "
         "out-of-scope rejection with --oos-file) for each backend, on the same examples.")
     p.add_argument("--backends", default=",".join(KNOWN_BACKENDS),
-                   help="Comma-separated backends (custom,peft,gemini); unavailable ones are skipped.")
+                   help="Comma-separated backends (custom,peft,gemini), routing policies (cascade, rollout) or "
+                   "pinned arms (custom@<version folder>); unavailable ones are skipped.")
     p.add_argument("--file", type=Path, help="A text,category CSV to score (default: BANKING77 test split).")
     p.add_argument("--split", choices=("test", "validation"), default="test",
                    help="BANKING77 split when --file is not given (default test).")
-    p.add_argument("--oos-file", type=Path, help="JSON list of out-of-scope queries: adds oos_rejection.")
+    p.add_argument("--oos-file", type=Path, help="JSON list of out-of-scope queries: adds oos_rejection and oos_auroc.")
+    p.add_argument("--robustness", action="store_true",
+                   help="Also score a seeded perturbed copy of the rows (typos, casing, abbreviations, "
+                   "openers/closers, context sentences): adds robustness_accuracy, per kind in report.md.")
     p.add_argument("--threshold", type=float, help="Confidence threshold for OOS rejection (default: BANKING_OOS_THRESHOLD, else the "
                    "backend's saved out-of-scope threshold, else BANKING_CONFIDENCE_THRESHOLD, else 0.5).")
     p.add_argument("--limit", type=int, help="Score a seeded random sample of N examples.")
@@ -51,8 +58,9 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=cmd_eval)
 
     b = subparsers.add_parser("bench-log", help="Summarise the automatic benchmark log.",
-                              description="One row per backend and model version of the JSONL log "
-                              "written by the every-N-requests benchmark.")
+                              description="One row per arm (backend, pinned version or cascade) and model "
+                              "version of the JSONL log written by the every-N-requests benchmark: probe-set "
+                              "figures, live requests and shadow agreement.")
     b.add_argument("--path", type=Path, help="Log file (default <BANKING_HOME>/benchmarks/benchmarks.jsonl).")
     b.add_argument("--json", action="store_true", help="Print the summary rows as JSON lines.")
     b.set_defaults(func=cmd_bench_log)
@@ -68,11 +76,24 @@ def _note(msg: str) -> None:
     print(f"note: {msg}", file=sys.stderr)
 
 
+def _is_known(name: str) -> bool:
+    """A backend, a routing policy or a valid pinned arm (``custom@<version>``)."""
+    if name in KNOWN_BACKENDS or name in POLICIES:
+        return True
+    from chains.routing import parse_arm
+
+    try:
+        parse_arm(name)
+    except ValueError:
+        return False
+    return True
+
+
 def parse_backends(spec: str) -> tuple[list[str], list[str]]:
-    """Split ``"custom,peft"`` into (known names in order, unknown names)."""
+    """Split ``"custom,peft,cascade"`` into (known names in order, unknown names)."""
     names = [s.strip() for s in (spec or "").split(",") if s.strip()]
-    known = [n for n in dict.fromkeys(names) if n in KNOWN_BACKENDS]
-    unknown = [n for n in names if n not in KNOWN_BACKENDS]
+    known = [n for n in dict.fromkeys(names) if _is_known(n)]
+    unknown = [n for n in names if not _is_known(n)]
     return known, unknown
 
 
@@ -117,11 +138,12 @@ def load_eval_data(args: argparse.Namespace, settings: Any) -> tuple[str, list[s
 
 
 def default_backend_factory(name: str, settings: Any) -> Any:
-    """``chains.backends.get_backend(name)``, the process-wide instance (imported lazily; the
-    registry reads the process settings itself, so ``settings`` is not passed on)."""
-    from chains.backends import get_backend
+    """``chains.routing.get_arm(name)``: the process-wide backend, a pinned version or a routing
+    policy (imported lazily; the registry reads the process settings itself, so ``settings`` is
+    not passed on)."""
+    from chains.routing import get_arm
 
-    return get_backend(name)
+    return get_arm(name)
 
 
 def obtain_models(names: list[str], settings: Any, factory: BackendFactory) -> dict[str, Any]:
@@ -153,12 +175,18 @@ def print_table(reports: dict, with_oos: bool) -> None:
         t.add_column(col, justify="right" if col not in ("backend", "model version") else "left")
     if with_oos:
         t.add_column("OOS rejection", justify="right")
+    robust = any(r.robustness_accuracy is not None for r in reports.values())
+    for col in ("in-scope declined", "clarify", "routed acc.", "ECE") + (("robustness",) if robust else ()):
+        t.add_column(col, justify="right")
     t.add_column("error")
     f = lambda x, pct=False: "–" if x is None else (f"{x * 100:.2f} %" if pct else f"{x:.2f}")  # noqa: E731
     for r in reports.values():
         row = [r.backend, r.model_version, str(r.n), f(r.accuracy, True), f(r.macro_f1, True), f(r.p50_ms), f(r.p99_ms)]
         if with_oos:
-            row.append(f"{f(r.oos_rejection, True)} @ {r.threshold:.2f}" if r.oos_n else "–")
+            row.append(f"{f(r.oos_rejection, True)} @ {r.threshold:.2f}, AUROC {f(r.oos_auroc)}" if r.oos_n else "–")
+        row += [f(r.in_scope_rejection, True), f(r.clarify_rate, True), f(r.routed_accuracy, True), f(r.ece)]
+        if robust:
+            row.append(f(r.robustness_accuracy, True))
         row.append(r.error or (f"{len(r.failures)} queries failed: {r.failures[0]}" if r.failures else ""))
         t.add_row(*row)
     console.print(t)
@@ -215,7 +243,7 @@ def cmd_eval(args: argparse.Namespace, backend_factory: BackendFactory | None = 
     reports = evaluate_models(
         models, texts, labels, oos_texts=oos, threshold=args.threshold, settings=settings,
         latency_sample=args.latency_sample, batch_size=args.batch_size, seed=settings.seed,
-        progress=not args.no_progress,
+        progress=not args.no_progress, robust=bool(getattr(args, "robustness", False)),
     )
     ls_results = None
     from evals.langsmith_suite import has_api_key, run_suite
@@ -236,9 +264,12 @@ def cmd_eval(args: argparse.Namespace, backend_factory: BackendFactory | None = 
     if args.out:
         from evals.report import write_report
 
+        from evals.report import near_duplicate_label_pairs
+
         meta = {"dataset": dataset, "n": len(texts), "oos_n": len(oos or []),
                 "oos_file": str(args.oos_file) if args.oos_file else None,
-                "limit": args.limit, "seed": settings.seed, "langsmith": ls_results}
+                "limit": args.limit, "seed": settings.seed, "langsmith": ls_results,
+                "label_noise": near_duplicate_label_pairs(texts, labels)}
         files = write_report(reports, args.out, meta)
         _note(f"report written to {args.out} ({', '.join(sorted(p.name for p in files.values()))})")
     return 0 if any(r.error is None for r in reports.values()) else 1
@@ -263,14 +294,23 @@ def cmd_bench_log(args: argparse.Namespace, settings: Any = None) -> int:
         console.print(f"No benchmark rounds logged yet in {path} "
                       f"(the server benchmarks every BANKING_BENCH_EVERY={settings.bench_every} requests).")
         return 0
-    t = Table(title=f"Benchmark log: {path}")
-    cols = ("backend", "model_version", "rounds", "errors", "last_accuracy", "mean_accuracy",
-            "mean_p50_ms", "mean_p99_ms", "device", "last_timestamp")
-    for c in cols:
-        t.add_column(c.replace("_", " "), overflow="fold")
-    for r in rows:
-        t.add_row(*["–" if r[c] is None else (f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c])) for c in cols])
-    console.print(t)
+    cell = lambda v: "–" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))  # noqa: E731
+    probe_cols = ("arm", "model_version", "rounds", "errors", "last_accuracy", "mean_accuracy", "mean_p50_ms",
+                  "mean_p99_ms", "rss_mb", "cost_per_1k_usd", "device", "last_timestamp")
+    live_cols = ("arm", "model_version", "live_requests", "mean_confidence", "declined_share", "clarified_share",
+                 "live_p50_ms", "live_p99_ms", "shadow_n", "shadow_agreement")
+    tables = [(f"Benchmark log per arm, probe set: {path}", probe_cols, [r for r in rows if r.get("rounds")]),
+              ("Live traffic and shadow comparison per arm", live_cols,
+               [r for r in rows if r.get("live_requests") or r.get("shadow_n")])]
+    for title, cols, table_rows in tables:
+        if not table_rows:
+            continue
+        t = Table(title=title)
+        for c in cols:
+            t.add_column(c.replace("_", " "), overflow="fold")
+        for r in table_rows:
+            t.add_row(*[cell(r.get(c)) for c in cols])
+        console.print(t)
     return 0
 
 

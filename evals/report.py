@@ -4,12 +4,15 @@ Plots:
 - ``confusion_<backend>.png``: confusion matrix (row-normalised, %) restricted to the intents
   involved in that backend's most confused pairs;
 - ``latency_cdf.png``: empirical CDF of single-query latency (ms, log x axis) per backend;
-- ``accuracy_vs_p50.png``: accuracy against p50 latency, one point per backend.
+- ``accuracy_vs_p50.png``: accuracy against p50 latency, one point per backend;
+- ``comparison.png``: accuracy against p50 latency and against the estimated cost per 1,000
+  queries side by side, one labelled point per backend (and routing policy such as the cascade).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -61,15 +64,16 @@ def plot_confusion(rep: BackendReport, path: Path, max_intents: int = 14) -> Pat
     fig, ax = plt.subplots(figsize=(size + 1.5, size))
     im = ax.imshow(pct, cmap="Blues", vmin=0, vmax=100)
     ax.set_xticks(range(len(cols)), cols, rotation=60, ha="right", fontsize=8)
-    ax.set_yticks(range(len(intents)), intents, fontsize=8)
+    ax.set_yticks(range(len(intents)), [f"{lab} (n={int(rows[i, 0])})" for i, lab in enumerate(intents)], fontsize=8)
     for i in range(len(intents)):
         for j in range(len(cols)):
             if cm[i, j]:
-                ax.text(j, i, f"{pct[i, j]:.0f}", ha="center", va="center", fontsize=7,
+                ax.text(j, i, f"{pct[i, j]:.0f}%\n{cm[i, j]}", ha="center", va="center", fontsize=6,
                         color="white" if pct[i, j] > 60 else "black")
     ax.set_xlabel("predicted")
-    ax.set_ylabel("gold")
-    ax.set_title(f"{rep.backend}: most confused intents (% of gold row)")
+    ax.set_ylabel("gold (support)")
+    ax.set_title(f"{rep.backend}: most confused intents (% of gold row and count)\n"
+                 f"sample of n={rep.n} rows, {len(pairs)} with these gold intents", fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.04)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -95,7 +99,8 @@ def plot_latency_cdf(reports: Mapping[str, BackendReport], path: Path) -> Path |
     ax.set_ylim(0, 1.01)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    ax.set_title("Latency CDF per backend")
+    ax.set_title(f"Latency CDF per backend (single queries: {', '.join(f'{r.backend} n={len(r.latencies_ms)}' for r in reps)})",
+                 fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -103,9 +108,10 @@ def plot_latency_cdf(reports: Mapping[str, BackendReport], path: Path) -> Path |
 
 
 def plot_accuracy_vs_latency(reports: Mapping[str, BackendReport], path: Path) -> Path | None:
-    """Accuracy (%) against p50 latency (ms, log scale), one labelled point per backend."""
+    """Accuracy (%) against p50 latency (ms, log scale), one labelled point per backend; None
+    (no plot) unless at least two backends have both figures."""
     reps = [r for r in reports.values() if r.accuracy is not None and r.p50_ms is not None]
-    if not reps:
+    if len(reps) < 2:
         return None
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4.5))
@@ -122,11 +128,67 @@ def plot_accuracy_vs_latency(reports: Mapping[str, BackendReport], path: Path) -
     ax.set_xlabel("p50 single-query latency (ms, log scale)")
     ax.set_ylabel("accuracy (%)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.set_title("Accuracy vs latency")
+    ax.set_title(f"Accuracy vs latency (accuracy on n={max(r.n for r in reps)} rows, "
+                 f"latency on {', '.join(str(r.latency_n) for r in reps)} single queries)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_comparison(reports: Mapping[str, BackendReport], path: Path) -> Path | None:
+    """Two panels sharing the accuracy axis (%): against p50 single-query latency (ms) and
+    against the estimated cost per 1,000 queries (USD), both log scale; one labelled point per
+    backend with accuracy, p50 and cost (and the escalation rate of a cascade). None when no
+    backend has accuracy, p50 and cost."""
+    reps = [r for r in reports.values() if r.accuracy is not None and r.p50_ms and r.cost_per_1k_usd]
+    if not reps:
+        return None
+    plt = _plt()
+    fig, (ax_l, ax_c) = plt.subplots(1, 2, figsize=(11, 4.8), sharey=True)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, r in enumerate(reps):
+        c = colours[k % len(colours)]
+        esc = f", {r.escalation_rate * 100:.0f} % escalated" if r.escalation_rate is not None else ""
+        label = f"{r.backend}: {r.accuracy * 100:.1f} %, p50 {r.p50_ms:.1f} ms, ${r.cost_per_1k_usd:.4f}/1k{esc}"
+        ax_l.scatter([r.p50_ms], [r.accuracy * 100], s=70, color=c, label=label)
+        ax_c.scatter([r.cost_per_1k_usd], [r.accuracy * 100], s=70, color=c)
+        ax_l.annotate(r.backend, (r.p50_ms, r.accuracy * 100), textcoords="offset points", xytext=(6, 5), fontsize=8)
+        ax_c.annotate(r.backend, (r.cost_per_1k_usd, r.accuracy * 100), textcoords="offset points",
+                      xytext=(6, 5), fontsize=8)
+    for ax, xs, name in ((ax_l, [r.p50_ms for r in reps], "p50 single-query latency (ms, log scale)"),
+                         (ax_c, [r.cost_per_1k_usd for r in reps], "estimated cost per 1,000 queries (USD, log scale)")):
+        ax.set_xscale("log")
+        _plain_log_ticks(ax)
+        ax.set_xlim(min(xs) / 3, max(xs) * 3)
+        ax.set_xlabel(name)
+        ax.grid(True, which="both", alpha=0.3)
+    lo = min(r.accuracy for r in reps) * 100
+    ax_l.set_ylim(max(0, lo - 10), 100)
+    ax_l.set_ylabel("accuracy (%)")
+    fig.suptitle("Accuracy vs latency vs cost")
+    fig.legend(loc="lower center", ncol=1, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.06 + 0.04 * len(reps), 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def near_duplicate_label_pairs(texts: list[str], labels: list[str], limit: int = 50) -> list[dict[str, str]]:
+    """Pairs of rows whose texts are identical after lower-casing and dropping everything but
+    letters and digits ("fees for top-ups" vs "fees for top ups") but whose gold labels
+    differ: known label noise. Returns at most ``limit`` ``{"text_a", "label_a", "text_b",
+    "label_b"}`` dicts, in row order."""
+    seen: dict[str, tuple[str, str]] = {}
+    out: list[dict[str, str]] = []
+    reported: set[tuple[str, str]] = set()
+    for t, y in zip(texts, labels):
+        key = re.sub(r"[^a-z0-9]", "", t.lower())
+        if key in seen and seen[key][1] != y and (key, y) not in reported:
+            reported.add((key, y))
+            out.append({"text_a": seen[key][0], "label_a": seen[key][1], "text_b": t, "label_b": y})
+        seen.setdefault(key, (t, y))
+    return out[:limit]
 
 
 def _fmt(x: Any, pct: bool = False, nd: int = 1) -> str:
@@ -150,6 +212,40 @@ def render_markdown(reports: Mapping[str, BackendReport], meta: Mapping[str, Any
     lines += ["", "Accuracy and macro-F1 (scikit-learn, macro over the gold intents) come from batched "
               "predictions; latency is per single query, measured on a seeded sample "
               f"({', '.join(f'{r.backend}: n={r.latency_n}, {r.latency_source}' for r in reports.values() if r.latency_n)})."]
+    lines += ["", "| backend | CPU ms / query | cost per 1,000 queries (USD) | escalation rate |",
+              "|---|---:|---:|---:|"]
+    lines += [f"| {r.backend} | {_fmt(r.cpu_ms_per_query, nd=3)} | {_fmt(r.cost_per_1k_usd, nd=5)} | "
+              f"{_fmt(r.escalation_rate, True)} |" for r in reports.values()]
+    lines += ["", "Cost: the process CPU time of the batched predictions at BANKING_COST_PER_CPU_HOUR, plus "
+              "the provider's token price the answers report (gemini). Escalation: share of queries a cascade "
+              "passed on from its first arm."]
+    if plots.get("comparison"):
+        lines += ["", f"![accuracy vs latency vs cost]({plots['comparison']})"]
+    lines += ["", "| backend | in-scope declined | clarify rate | routed accuracy | ECE (15 bins) | OOS AUROC | "
+              "thresholds (oos / clarify) | robustness accuracy |", "|---|---:|---:|---:|---:|---:|---|---:|"]
+    for r in reports.values():
+        thr = "–" if r.threshold is None else f"{r.threshold:.3f} / {r.clarify_threshold:.3f}"
+        lines.append(f"| {r.backend} | {_fmt(r.in_scope_rejection, True)} | {_fmt(r.clarify_rate, True)} | "
+                     f"{_fmt(r.routed_accuracy, True)} | {_fmt(r.ece, nd=4)} | {_fmt(r.oos_auroc, nd=4)} | {thr} | "
+                     f"{_fmt(r.robustness_accuracy, True)} |")
+    lines += ["", "Declined = label `out_of_scope` or confidence below the out-of-scope threshold; clarify = "
+              "not declined and below the clarify threshold; routed accuracy counts the remaining rows. "
+              "Accuracy counts any label outside the gold set (e.g. `small_talk` on a BANKING77 row) as wrong."]
+    kinds = sorted({k for r in reports.values() for k in r.robustness_per_kind})
+    if kinds:
+        lines += ["", "### Robustness per perturbation kind (accuracy on the seeded perturbed copy)", "",
+                  "| backend | " + " | ".join(f"{k} (n={next(r.robustness_per_kind[k]['n'] for r in reports.values() if k in r.robustness_per_kind)})" for k in kinds) + " |",
+                  "|---|" + "---:|" * len(kinds)]
+        for r in reports.values():
+            if r.robustness_per_kind:
+                lines.append(f"| {r.backend} | " + " | ".join(
+                    _fmt(r.robustness_per_kind[k]["accuracy"], True) if k in r.robustness_per_kind else "–" for k in kinds) + " |")
+    noise = meta.get("label_noise") or []
+    if noise:
+        lines += ["", f"### Known label noise: {len(noise)} near-identical pairs with different gold labels", "",
+                  "| text | gold | near-identical text | gold |", "|---|---|---|---|"]
+        lines += [f"| {p['text_a'].replace('|', '/')} | {p['label_a']} | {p['text_b'].replace('|', '/')} | {p['label_b']} |"
+                  for p in noise]
     if plots.get("latency_cdf"):
         lines += ["", f"![latency CDF]({plots['latency_cdf']})"]
     if plots.get("accuracy_vs_p50"):
@@ -187,7 +283,8 @@ def write_report(reports: Mapping[str, BackendReport], out_dir: Path, meta: Mapp
         if p:
             files[f"confusion_{name}"] = p
             plots[f"confusion_{name}"] = p.name
-    for key, fn in (("latency_cdf", plot_latency_cdf), ("accuracy_vs_p50", plot_accuracy_vs_latency)):
+    for key, fn in (("latency_cdf", plot_latency_cdf), ("accuracy_vs_p50", plot_accuracy_vs_latency),
+                    ("comparison", plot_comparison)):
         p = fn(reports, out_dir / f"{key}.png")
         if p:
             files[key] = p

@@ -11,8 +11,26 @@ For each backend (any ``models.base.IntentChatModel``):
   whose predictions already carry a per-query latency (``per_query_latency = True``, e.g. the
   remote gemini backend, which sends one request per text) are not called again: their
   predictions' ``latency_ms`` are used;
-- out-of-scope rejection (when OOS texts are given): the fraction of OOS queries whose top
-  confidence is below the backend's threshold (see ``resolve_threshold``).
+- the guard, as the conversation applies it (``guard_actions``): a row is *declined* when its
+  label is ``out_of_scope`` or its confidence is below the out-of-scope threshold, gets a
+  *clarifying question* below the clarify threshold, else is *routed*. ``in_scope_rejection``
+  (declined in-scope rows), ``clarify_rate``, ``routed_accuracy`` (accuracy among routed rows),
+  and ``ece`` (expected calibration error of the top-1 confidence, 15 bins; Guo et al. 2017);
+- out-of-scope rejection (when OOS texts are given): the fraction of OOS queries declined, and
+  ``oos_auroc``: ROC AUC separating in-scope rows from OOS queries by the best in-scope
+  confidence (the max-probability score of Hendrycks & Gimpel 2017, with the learned
+  ``out_of_scope`` class left out);
+- robustness (``robustness=True``): accuracy on a seeded perturbed copy of the rows
+  (``training.augment.perturbed_copy``: typos, casing, abbreviations, openers/closers, context
+  sentences, long messages), overall and per perturbation kind;
+- cost per 1,000 queries (USD, :func:`cost_per_1k`): the process CPU time of the batched
+  predictions priced at ``settings.cost_per_cpu_hour``, plus the provider's price of the tokens
+  the answers report (``extra["cost_usd"]``, gemini);
+- the escalation rate of a cascade (chains/routing.py): the fraction of queries whose answers
+  record more than one arm in ``extra["cascade"]``.
+
+Accuracy counts any label outside the gold label set (an extra label such as ``small_talk`` or
+``out_of_scope`` on a BANKING77 row) as an error.
 
 Errors of one backend (``BackendUnavailable`` or any exception) are recorded in its report's
 ``error`` and never stop the others.
@@ -53,19 +71,31 @@ class BackendReport:
     oos_rejection: float | None = None
     oos_n: int = 0
     threshold: float | None = None
+    clarify_threshold: float | None = None
+    in_scope_rejection: float | None = None
+    clarify_rate: float | None = None
+    routed_accuracy: float | None = None
+    ece: float | None = None
+    oos_auroc: float | None = None
+    robustness_accuracy: float | None = None
+    robustness_per_kind: dict[str, dict[str, float]] = field(default_factory=dict)
     device: str = "unknown"
     error: str | None = None
     latency_n: int = 0
     latency_source: str = ""
     failures: list[str] = field(default_factory=list)
     eval_seconds: float = 0.0
+    cpu_ms_per_query: float | None = None
+    cost_per_1k_usd: float | None = None
+    escalation_rate: float | None = None
     latencies_ms: list[float] = field(default_factory=list, repr=False)
     y_true: list[str] = field(default_factory=list, repr=False)
     y_pred: list[str] = field(default_factory=list, repr=False)
 
     def summary(self, include_oos: bool | None = None) -> dict[str, Any]:
         """The one-line JSON view: backend, model_version, n, accuracy, macro_f1, p50_ms,
-        p99_ms, confused_pairs (+ oos_rejection when OOS was measured, + error when any)."""
+        p99_ms, confused_pairs, cpu_ms_per_query, cost_per_1k_usd (+ escalation_rate for a
+        cascade, + oos_rejection when OOS was measured, + error when any)."""
         out: dict[str, Any] = {
             "backend": self.backend,
             "model_version": self.model_version,
@@ -75,10 +105,23 @@ class BackendReport:
             "p50_ms": _r(self.p50_ms, 3),
             "p99_ms": _r(self.p99_ms, 3),
             "confused_pairs": self.confused_pairs,
+            "in_scope_rejection": _r(self.in_scope_rejection),
+            "clarify_rate": _r(self.clarify_rate),
+            "routed_accuracy": _r(self.routed_accuracy),
+            "ece": _r(self.ece),
+            "threshold": self.threshold,
+            "clarify_threshold": self.clarify_threshold,
         }
         if include_oos or (include_oos is None and self.oos_n):
             out["oos_rejection"] = _r(self.oos_rejection)
-            out["threshold"] = self.threshold
+            out["oos_auroc"] = _r(self.oos_auroc)
+        if self.robustness_accuracy is not None:
+            out["robustness_accuracy"] = _r(self.robustness_accuracy)
+            out["robustness_per_kind"] = self.robustness_per_kind
+        out["cpu_ms_per_query"] = _r(self.cpu_ms_per_query, 4)
+        out["cost_per_1k_usd"] = _r(self.cost_per_1k_usd, 6)
+        if self.escalation_rate is not None:
+            out["escalation_rate"] = _r(self.escalation_rate)
         if self.failures:
             out["failed_queries"] = len(self.failures)
         if self.error:
@@ -90,14 +133,16 @@ def _r(x: float | None, nd: int = 4) -> float | None:
     return None if x is None else round(float(x), nd)
 
 
-def resolve_threshold(model: Any, threshold: float | None = None, settings: Any = None) -> float:
+def resolve_threshold(model: Any, threshold: float | None = None, settings: Any = None,
+                      saved: Mapping[str, float] | None = None) -> float:
     """The confidence below which a query counts as rejected (out of scope), mirroring the
-    assistant chain's guard (``chains.assistant.thresholds_for``), in order of precedence:
+    assistant chain's guard, in order of precedence:
 
     1. the explicit ``threshold``;
     2. ``settings.oos_threshold`` when set (the operator's override);
-    3. the out-of-scope threshold saved with the model: ``model.thresholds["oos_threshold"]``
-       (custom/peft model versions), else ``model.confidence_threshold``;
+    3. the out-of-scope threshold saved with the model: ``saved["oos_threshold"]`` (the
+       contract's ``response_metadata["thresholds"]``), else ``model.thresholds``, else
+       ``model.confidence_threshold``;
     4. ``settings.confidence_threshold``;
     5. ``DEFAULT_THRESHOLD`` (0.5).
     """
@@ -105,10 +150,11 @@ def resolve_threshold(model: Any, threshold: float | None = None, settings: Any 
         return float(threshold)
     if settings is not None and getattr(settings, "oos_threshold", None) is not None:
         return float(settings.oos_threshold)
-    try:
-        saved = dict(getattr(model, "thresholds", None) or {})
-    except Exception:  # noqa: BLE001 - e.g. an untrained model cannot load its metrics
-        saved = {}
+    if not saved:
+        try:
+            saved = dict(getattr(model, "thresholds", None) or {})
+        except Exception:  # noqa: BLE001 - e.g. an untrained model cannot load its metrics
+            saved = {}
     if saved.get("oos_threshold") is not None:
         return float(saved["oos_threshold"])
     attr = getattr(model, "confidence_threshold", None)
@@ -117,6 +163,95 @@ def resolve_threshold(model: Any, threshold: float | None = None, settings: Any 
     if settings is not None and getattr(settings, "confidence_threshold", None) is not None:
         return float(settings.confidence_threshold)
     return DEFAULT_THRESHOLD
+
+
+def cost_per_1k(cpu_seconds: float, n: int, provider_usd: float = 0.0, settings: Any = None) -> float:
+    """Estimated USD per 1,000 queries: ``cpu_seconds`` of CPU time for ``n`` queries priced at
+    ``settings.cost_per_cpu_hour`` (USD per CPU-core hour; default: the app settings), plus
+    ``provider_usd`` (what a provider charged for the same ``n`` queries). Raises ``ValueError``
+    for ``n <= 0``."""
+    if n <= 0:
+        raise ValueError("cost_per_1k needs n > 0 queries")
+    if settings is None or getattr(settings, "cost_per_cpu_hour", None) is None:
+        from assistant.settings import get_settings
+
+        settings = get_settings()
+    return (cpu_seconds / 3600.0 * float(settings.cost_per_cpu_hour) + provider_usd) * 1000.0 / n
+
+
+def escalation_rate(preds: Sequence[Any]) -> float | None:
+    """Fraction of predictions whose ``extra["cascade"]`` lists more than one arm (escalated);
+    None when no prediction comes from a cascade."""
+    paths = [p.extra["cascade"] for p in preds if "cascade" in p.extra]
+    return sum(len(p) > 1 for p in paths) / len(paths) if paths else None
+
+
+def resolve_clarify_threshold(oos_threshold: float, settings: Any = None,
+                              saved: Mapping[str, float] | None = None) -> float:
+    """The confidence below which a routed query gets a clarifying question instead:
+    ``settings.confidence_threshold`` when set, else ``saved["clarify_threshold"]``, else the
+    out-of-scope threshold (no clarify band); never below ``oos_threshold``."""
+    value = None
+    if settings is not None and getattr(settings, "confidence_threshold", None) is not None:
+        value = float(settings.confidence_threshold)
+    elif saved and saved.get("clarify_threshold") is not None:
+        value = float(saved["clarify_threshold"])
+    return max(oos_threshold, value if value is not None else oos_threshold)
+
+
+def guard_actions(preds: Sequence[Any], oos_threshold: float, clarify_threshold: float) -> list[str]:
+    """"out_of_scope" | "clarify" | "route" per prediction (``intent``, ``confidence``): declined
+    when the label is ``out_of_scope`` or the confidence is below ``oos_threshold``; clarify
+    below ``clarify_threshold``; routed otherwise."""
+    from training.data import OUT_OF_SCOPE
+
+    out = []
+    for p in preds:
+        if p.intent == OUT_OF_SCOPE or p.confidence < oos_threshold:
+            out.append("out_of_scope")
+        elif p.confidence < clarify_threshold:
+            out.append("clarify")
+        else:
+            out.append("route")
+    return out
+
+
+def in_scope_score(p: Any) -> float:
+    """Best confidence among the prediction's ranked labels other than ``out_of_scope`` (the
+    score of ``oos_auroc``: high = in scope)."""
+    from training.data import OUT_OF_SCOPE
+
+    return max((float(c) for i, c in p.ranking if i != OUT_OF_SCOPE), default=0.0)
+
+
+def guard_metrics(preds: Sequence[Any], gold: Sequence[str], oos_threshold: float, clarify_threshold: float) -> dict[str, float | None]:
+    """in_scope_rejection, clarify_rate (fractions of all rows), routed_accuracy (among routed
+    rows; None when none is routed) and ece (15 bins) of predictions on in-scope rows ``gold``."""
+    from training.thresholds import expected_calibration_error
+
+    acts = guard_actions(preds, oos_threshold, clarify_threshold)
+    n = len(acts)
+    routed = [p.intent == g for p, g, a in zip(preds, gold, acts) if a == "route"]
+    return {
+        "in_scope_rejection": acts.count("out_of_scope") / n if n else None,
+        "clarify_rate": acts.count("clarify") / n if n else None,
+        "routed_accuracy": float(np.mean(routed)) if routed else None,
+        "ece": expected_calibration_error([p.confidence for p in preds], [p.intent == g for p, g in zip(preds, gold)]),
+    }
+
+
+def robustness(model: Any, texts: Sequence[str], labels: Sequence[str], seed: int, batch_size: int = 64,
+               progress: Any = None, failures: list[str] | None = None) -> tuple[float, dict[str, dict[str, float]]]:
+    """Accuracy on the seeded perturbed copy of ``texts`` (``training.augment.perturbed_copy``):
+    (overall accuracy, {kind: {"accuracy", "n"}})."""
+    from training.augment import perturbed_copy
+
+    noisy, kinds = perturbed_copy(list(texts), seed)
+    preds = predict_all(model, noisy, batch_size, progress, failures)
+    ok = np.array([p.intent == y for p, y in zip(preds, labels)])
+    per = {k: {"accuracy": round(float(ok[[kk == k for kk in kinds]].mean()), 4), "n": kinds.count(k)}
+           for k in dict.fromkeys(kinds)}
+    return float(ok.mean()), per
 
 
 def percentile_ms(values: Sequence[float], q: float) -> float | None:
@@ -250,12 +385,14 @@ def evaluate_model(
     seed: int = 13,
     top_confused: int = 10,
     progress: bool = True,
+    robust: bool = False,
 ) -> BackendReport:
     """Evaluate one backend on ``texts``/``labels`` (parallel lists of equal, non-zero length).
 
     Returns a ``BackendReport``; failures are reported in ``report.error``, never raised.
     ``latency_sample``: number of single queries timed (seeded sample, ``seed``); 0 skips
     latency. ``threshold``: see ``resolve_threshold``. ``progress``: show a tqdm bar (stderr).
+    ``robust``: also score the seeded perturbed copy (``robustness``).
     """
     from tqdm.auto import tqdm
 
@@ -271,10 +408,16 @@ def evaluate_model(
     per_query = bool(getattr(model, "per_query_latency", False))
     n_lat = 0 if per_query else min(latency_sample, len(texts))
     n_oos = len(oos_texts or [])
-    bar = tqdm(total=len(texts) + n_lat + n_oos, desc=f"eval {name}", unit="q",
+    bar = tqdm(total=len(texts) * (2 if robust else 1) + n_lat + n_oos, desc=f"eval {name}", unit="q",
                disable=not progress, leave=False)
     try:
+        cpu0 = time.process_time()
         preds = predict_all(model, texts, batch_size, bar, rep.failures)
+        cpu_s = time.process_time() - cpu0
+        rep.cpu_ms_per_query = cpu_s * 1000.0 / len(texts)
+        provider = sum(float(p.extra.get("cost_usd") or 0.0) for p in preds)
+        rep.cost_per_1k_usd = cost_per_1k(cpu_s, len(texts), provider, settings)
+        rep.escalation_rate = escalation_rate(preds)
         if len(rep.failures) == len(texts):
             raise RuntimeError(f"every query failed; first: {rep.failures[0]}")
         rep.y_true, rep.y_pred = list(labels), [p.intent for p in preds]
@@ -294,11 +437,24 @@ def evaluate_model(
         rep.latency_n = len(rep.latencies_ms)
         rep.p50_ms = percentile_ms(rep.latencies_ms, 50)
         rep.p99_ms = percentile_ms(rep.latencies_ms, 99)
+        saved = next((p.extra.get("thresholds") for p in preds if p.extra.get("thresholds")), None)
+        rep.threshold = resolve_threshold(model, threshold, settings, saved)
+        rep.clarify_threshold = resolve_clarify_threshold(rep.threshold, settings, saved)
+        g = guard_metrics(preds, labels, rep.threshold, rep.clarify_threshold)
+        rep.in_scope_rejection, rep.clarify_rate = g["in_scope_rejection"], g["clarify_rate"]
+        rep.routed_accuracy, rep.ece = g["routed_accuracy"], g["ece"]
         if n_oos:
-            rep.threshold = resolve_threshold(model, threshold, settings)
+            from sklearn.metrics import roc_auc_score
+
             oos_preds = predict_all(model, list(oos_texts), batch_size, bar, rep.failures)
             rep.oos_n = len(oos_preds)
-            rep.oos_rejection = sum(p.confidence < rep.threshold for p in oos_preds) / rep.oos_n
+            acts = guard_actions(oos_preds, rep.threshold, rep.clarify_threshold)
+            rep.oos_rejection = acts.count("out_of_scope") / rep.oos_n
+            scores = [in_scope_score(p) for p in preds] + [in_scope_score(p) for p in oos_preds]
+            rep.oos_auroc = float(roc_auc_score([1] * len(preds) + [0] * len(oos_preds), scores))
+        if robust:
+            rep.robustness_accuracy, rep.robustness_per_kind = robustness(
+                model, texts, labels, seed, batch_size, bar, rep.failures)
     except Exception as e:  # noqa: BLE001 - one backend's failure must not stop the others
         rep.error = f"{type(e).__name__}: {e}"
     finally:

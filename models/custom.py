@@ -1,9 +1,15 @@
 """The custom backend: our from-scratch transformer (models/transformer.py) as a chat model.
 
-Loads one model-version folder written by ``training/custom.py`` (the newest under
-``<BANKING_HOME>/models/custom/`` unless a folder is given), once per process, lazily and
-thread-safely; inference runs under ``torch.inference_mode`` and is safe to share between
-concurrent requests (the module is read-only in eval mode).
+Loads one model-version folder written by ``training/custom.py`` (the newest complete one under
+``<BANKING_HOME>/models/custom/``, ``models.versions`` protocol, unless a folder is given), once
+per process, lazily and thread-safely; inference runs under ``torch.inference_mode`` and is safe
+to share between concurrent requests (the module is read-only in eval mode).
+
+Labels: the 77 BANKING77 intents plus ``training.data.EXTRA_LABELS``. Internally small talk is
+split into its kinds ("small_talk:greeting", ...); their probabilities are summed into
+``small_talk`` and the most likely kind is returned as ``response_metadata["small_talk_kind"]``.
+Logits are divided by the temperature fitted on validation (Guo et al. 2017) before the softmax;
+``response_metadata["thresholds"]`` carries the guard thresholds saved with the version.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from pydantic import PrivateAttr
 from safetensors.torch import load_file
@@ -23,9 +30,24 @@ from tokenizers import Tokenizer
 from assistant.settings import get_settings
 from models.base import TOP_K, BackendUnavailable, IntentChatModel, IntentPrediction
 from models.transformer import IntentTransformer, TransformerConfig
+from models.versions import is_complete, latest
+from training.data import SMALL_TALK, public_label
 from training.tokenizer import encode_inputs, load_tokenizer
 
 ARTIFACT_FILES = ("model.safetensors", "tokenizer.json", "config.json", "labels.json", "metrics.json")
+REQUIRED_FILES = ARTIFACT_FILES
+
+
+def public_probs(probs: np.ndarray, classes: list[str]) -> tuple[list[str], np.ndarray]:
+    """Sum the probabilities of internal classes that share a contract label (the small-talk
+    kinds). probs (N, C) float over ``classes`` -> (public labels in first-seen order,
+    (N, P) float64 probabilities over them)."""
+    pub = [public_label(c)[0] for c in classes]
+    labels = list(dict.fromkeys(pub))
+    pos = {lab: i for i, lab in enumerate(labels)}
+    agg = np.zeros((len(classes), len(labels)))
+    agg[np.arange(len(classes)), [pos[p] for p in pub]] = 1.0
+    return labels, np.asarray(probs, dtype=np.float64) @ agg
 
 
 class ArtifactError(BackendUnavailable):
@@ -43,6 +65,11 @@ class LoadedModel:
     metrics: dict[str, Any]
 
     @property
+    def temperature(self) -> float:
+        """Softmax temperature fitted on validation (1.0 for versions without one)."""
+        return float(self.metrics.get("temperature", 1.0))
+
+    @property
     def version(self) -> str:
         return self.path.name
 
@@ -53,12 +80,8 @@ def versions_root() -> Path:
 
 
 def latest_version(root: Path | None = None) -> Path | None:
-    """The newest complete model-version folder under ``root`` (names sort by UTC time), or None."""
-    root = root or versions_root()
-    if not root.is_dir():
-        return None
-    done = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / "metrics.json").is_file()]
-    return max(done, key=lambda p: p.name) if done else None
+    """The newest complete model-version folder under ``root`` (``models.versions.latest``), or None."""
+    return latest(root or versions_root(), REQUIRED_FILES)
 
 
 def load_version(path: Path) -> LoadedModel:
@@ -138,13 +161,17 @@ class CustomIntentModel(IntentChatModel):
         path = self._resolve_dir()
         if path is None:
             return False, "no trained custom model (run `banking-assistant train custom`)"
-        if not (path / "metrics.json").is_file():
+        if not is_complete(path, REQUIRED_FILES):
             return False, f"model folder {path} is missing or incomplete"
         return True, f"model {path.name}"
 
     def classify_batch(self, texts: list[str]) -> list[IntentPrediction]:
-        """Batched forward pass; confidences are softmax probabilities (calibrated=True)."""
+        """Batched forward pass; confidences are temperature-scaled softmax probabilities summed
+        per contract label (calibrated=True). ``extra``: ``thresholds`` ({"oos_threshold",
+        "clarify_threshold"} floats) and, when the label is small_talk, ``small_talk_kind``."""
         lm = self.load()
+        saved = lm.metrics.get("thresholds", {})
+        thresholds = {k: float(saved[k]) for k in ("oos_threshold", "clarify_threshold") if k in saved}
         preds: list[IntentPrediction] = []
         for i in range(0, len(texts), self.batch_size):
             chunk = texts[i : i + self.batch_size]
@@ -152,10 +179,15 @@ class CustomIntentModel(IntentChatModel):
             with torch.inference_mode():
                 cfg = lm.model.cfg
                 ids, ngrams = encode_inputs(lm.tokenizer, chunk, cfg.max_len, cfg.ngram_buckets)
-                probs = torch.softmax(lm.model(ids, ngrams), dim=-1)
-                top_p, top_i = probs.topk(min(TOP_K, probs.shape[1]), dim=-1)
+                probs = torch.softmax(lm.model(ids, ngrams) / lm.temperature, dim=-1).numpy()
+            labels, pub = public_probs(probs, lm.labels)
+            top = np.argsort(-pub, axis=1)[:, :TOP_K]
             per_query_ms = (time.perf_counter() - t0) * 1000.0 / len(chunk)
-            for p_row, i_row in zip(top_p.tolist(), top_i.tolist()):
-                ranking = [(lm.labels[j], float(p)) for j, p in zip(i_row, p_row)]
-                preds.append(IntentPrediction(ranking[0][0], ranking[0][1], ranking, per_query_ms))
+            for r, row in enumerate(top):
+                ranking = [(labels[j], float(pub[r, j])) for j in row]
+                extra: dict[str, Any] = {"thresholds": dict(thresholds)}
+                if ranking[0][0] == SMALL_TALK:
+                    kinds = [(public_label(c)[1], probs[r, j]) for j, c in enumerate(lm.labels) if c.startswith(SMALL_TALK)]
+                    extra["small_talk_kind"] = max(kinds, key=lambda kv: kv[1])[0]
+                preds.append(IntentPrediction(ranking[0][0], ranking[0][1], ranking, per_query_ms, extra))
         return preds

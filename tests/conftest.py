@@ -43,16 +43,19 @@ def banking77(session_home: Path):
 
 @pytest.fixture(scope="session")
 def trained_custom_model_dir(session_home: Path, banking77) -> Path:
-    """A short real training run of the custom transformer on the full training split, saved as
-    a model version under BANKING_HOME (so the custom backend picks it up). About 1-2 minutes."""
+    """A short real training run of the custom transformer (the ``--no-teacher`` path: gold
+    labels only, no augmented copies) on the full BANKING77 training split plus the CLINC150
+    extras (small talk, balance/transactions, 2,000 outliers), saved as a model version under
+    BANKING_HOME (so the custom backend picks it up). About 1-2 minutes."""
     from chains.backends import reset_backends
     from models.transformer import TransformerConfig
     from training.custom import TrainConfig, train_custom
 
     cfg = TrainConfig(
-        epochs=6, batch_size=64, lr=3e-3, patience=6, max_minutes=4.0,
-        model=TransformerConfig(d_model=64, n_heads=2, n_layers=1, d_ff=128, ngram_buckets=32768, ngram_dim=64),
+        epochs=6, batch_size=64, lr=3e-3, patience=6, max_minutes=4.0, aug_copies=0, outlier_rows=2000,
+        outlier_aug_copies=0,
+        model=TransformerConfig(max_len=64, d_model=64, n_heads=2, n_layers=1, d_ff=128, ngram_buckets=32768, ngram_dim=64),
     )
-    path = train_custom(cfg=cfg, data=banking77, progress=False, evaluate_test=False)
+    path = train_custom(cfg=cfg, data=banking77, progress=False, evaluate_test=False, use_teacher=False)
     reset_backends()
     return path

@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from models.base import BackendUnavailable
-from models.custom import ArtifactError, CustomIntentModel, load_version
+from models.custom import ArtifactError, CustomIntentModel, load_version, public_probs
 from models.transformer import IntentTransformer, TransformerConfig
+from training.data import EXTRA_LABELS
 from training.tokenizer import ngram_features, train_tokenizer
 
 
@@ -52,10 +53,16 @@ def test_short_training_run_learns_banking77(trained_custom_model_dir: Path, ban
     metrics = json.loads((trained_custom_model_dir / "metrics.json").read_text())
     # A 6-epoch run of a tiny model already separates the 77 intents on held-out validation rows.
     assert metrics["validation_accuracy"] >= 0.80, metrics["validation_accuracy"]
+    assert metrics["validation_all_accuracy"] >= 0.80  # + small talk, balance/transactions, outliers
     assert metrics["data_checksum"] == banking77.checksum
+    assert metrics["labels"] == [*banking77.intents, *EXTRA_LABELS]
+    assert metrics["teacher"] == {"used": False}
     t = metrics["thresholds"]
     assert 0.0 <= t["oos_threshold"] <= t["clarify_threshold"] <= 1.0
-    assert t["oos_rejection"] > 0.5  # most CLINC150 out-of-scope queries fall below the threshold
+    # the learned class + threshold decline most of the reporting half of oos_dev, unseen in training
+    assert t["report_half_oos_rejection"] > 0.7, t
+    assert 1 - t["in_scope_kept"] <= 0.011  # at most 1 % of in-scope validation rows declined
+    assert 0.2 < metrics["temperature"] < 5.0 and 0 <= metrics["validation_ece"] < 0.1
 
 
 def test_chat_model_contract_on_real_queries(trained_custom_model_dir: Path, banking77) -> None:
@@ -68,6 +75,8 @@ def test_chat_model_contract_on_real_queries(trained_custom_model_dir: Path, ban
     assert confs == sorted(confs, reverse=True) and 0 < meta["confidence"] <= 1
     assert meta["backend"] == "custom" and meta["model_version"] == trained_custom_model_dir.name
     assert meta["latency_ms"] > 0
+    saved = json.loads((trained_custom_model_dir / "metrics.json").read_text())["thresholds"]
+    assert meta["thresholds"] == {"oos_threshold": saved["oos_threshold"], "clarify_threshold": saved["clarify_threshold"]}
     # batch == one forward pass; same answers as one by one
     texts = banking77.validation.texts[:40]
     batched = [m.content for m in model.batch(texts)]
@@ -75,6 +84,31 @@ def test_chat_model_contract_on_real_queries(trained_custom_model_dir: Path, ban
     assert batched[:5] == single
     acc = np.mean([p == y for p, y in zip(batched, banking77.validation.labels[:40])])
     assert acc >= 0.75
+
+
+def test_extra_labels_on_real_queries(trained_custom_model_dir: Path) -> None:
+    model = CustomIntentModel(model_dir=trained_custom_model_dir)
+    got = {t: m.response_metadata for t, m in zip(
+        ["hello there", "thank you so much", "what is my checking account balance",
+         "show me my recent transactions", "how do i make lasagna", "what's the weather like tomorrow"],
+        model.batch(["hello there", "thank you so much", "what is my checking account balance",
+                     "show me my recent transactions", "how do i make lasagna", "what's the weather like tomorrow"]))}
+    assert got["hello there"]["intent"] == "small_talk" and got["hello there"]["small_talk_kind"] == "greeting"
+    assert got["thank you so much"]["small_talk_kind"] == "thank_you"
+    assert got["what is my checking account balance"]["intent"] == "check_balance"
+    assert got["show me my recent transactions"]["intent"] == "recent_transactions"
+    assert got["how do i make lasagna"]["intent"] == "out_of_scope"
+    assert got["what's the weather like tomorrow"]["intent"] == "out_of_scope"
+    assert "small_talk_kind" not in got["how do i make lasagna"]
+    # small-talk kinds are summed into one contract label: probabilities still add up to <= 1
+    assert sum(r["confidence"] for r in got["hello there"]["ranking"]) <= 1.0 + 1e-6
+
+
+def test_public_probs_sums_small_talk_kinds() -> None:
+    classes = ["card_arrival", "small_talk:greeting", "small_talk:goodbye", "out_of_scope"]
+    labels, p = public_probs(np.array([[0.1, 0.3, 0.4, 0.2]]), classes)
+    assert labels == ["card_arrival", "small_talk", "out_of_scope"]
+    assert p[0].tolist() == pytest.approx([0.1, 0.7, 0.2])
 
 
 def test_loading_validates_the_folder(trained_custom_model_dir: Path, tmp_path: Path) -> None:
@@ -95,3 +129,66 @@ def test_no_model_is_unavailable_not_a_crash(tmp_path: Path) -> None:
     assert not ok and "none" in reason
     with pytest.raises(BackendUnavailable, match="missing"):
         empty.invoke("hello")
+
+
+# --- calibration and thresholds (training/thresholds.py) -----------------------------------------
+
+def test_ece_on_a_hand_computed_case() -> None:
+    from training.thresholds import expected_calibration_error
+
+    # bin (0.8667, 0.9333]: conf 0.9, 0.9 -> acc 0.5, |0.5-0.9| = 0.4, weight 2/4
+    # bin (0.2, 0.2667]: conf 0.25, 0.25 -> acc 0.5, |0.5-0.25| = 0.25, weight 2/4
+    ece = expected_calibration_error(np.array([0.9, 0.9, 0.25, 0.25]), np.array([True, False, True, False]))
+    assert ece == pytest.approx(0.5 * 0.4 + 0.5 * 0.25)
+    assert expected_calibration_error(np.array([1.0, 1.0]), np.array([True, True])) == 0.0
+    assert expected_calibration_error(np.array([]), np.array([])) == 0.0
+
+
+def test_temperature_scaling_recovers_a_known_temperature() -> None:
+    from training.thresholds import fit_temperature
+
+    rng = np.random.default_rng(0)
+    true_logits = rng.normal(size=(4000, 5)) * 2.0
+    p = np.exp(true_logits) / np.exp(true_logits).sum(1, keepdims=True)
+    y = np.array([rng.choice(5, p=row) for row in p])
+    # the model's logits are 3x too confident: the fitted temperature undoes that
+    assert fit_temperature(true_logits * 3.0, y) == pytest.approx(3.0, rel=0.1)
+
+
+def test_tune_thresholds_with_a_learned_out_of_scope_class() -> None:
+    from training.thresholds import tune_thresholds
+
+    val_conf = np.array([0.95, 0.9, 0.85, 0.6, 0.5, 0.4, 0.99, 0.97, 0.92, 0.88])
+    val_ok = np.array([1, 1, 1, 0, 1, 0, 1, 1, 1, 1], bool)
+    oos_conf = np.array([0.3, 0.45, 0.55, 0.7])
+    oos_lab = np.array([False, False, False, True])  # the last one is already predicted out_of_scope
+    t = tune_thresholds(val_conf, val_ok, oos_conf, target_precision=1.0, oos_declined=oos_lab,
+                        max_in_scope_rejection=0.1)
+    # 0.5 declines 1 of 10 in-scope rows (the 0.4) and 3 of 4 OOS (0.3, 0.45 by threshold, 0.7 by label)
+    assert t["oos_threshold"] == 0.5 and t["oos_rejection"] == 0.75 and t["in_scope_kept"] == 0.9
+    # routed rows all correct from 0.85 up (the 0.6 row is wrong)
+    assert t["clarify_threshold"] == 0.85 and t["accepted_precision"] == 1.0
+    assert t["clarify_rate"] == pytest.approx(0.2)  # 0.6 and 0.5 ask a clarifying question
+
+
+# --- teacher (training/teacher.py) ---------------------------------------------------------------
+
+def test_teacher_soft_labels_are_real_and_cached(banking77, tmp_path: Path) -> None:
+    from training.teacher import teacher_soft_labels
+
+    keep = ["card_arrival", "lost_or_stolen_card", "exchange_rate", "top_up_failed"]
+    rows = [(t, y) for t, y in zip(banking77.train.texts, banking77.train.labels) if y in keep]
+    fit = rows[:120]
+    val = [(t, y) for t, y in zip(banking77.validation.texts, banking77.validation.labels) if y in keep]
+    queries = ["my card still hasnt come in the post", "someone stole my card!!", "whats the euro rate today"]
+    args = ([t for t, _ in fit], [y for _, y in fit], [t for t, _ in val], [y for _, y in val], queries, keep,
+            tmp_path / "cache", banking77.checksum)
+    first = teacher_soft_labels(*args, progress=False)
+    assert not first.cache_hit and first.probs.shape == (3, 4) and first.seconds > 0
+    assert np.allclose(first.probs.sum(1), 1.0, atol=1e-5)
+    assert [keep[i] for i in first.probs.argmax(1)] == ["card_arrival", "lost_or_stolen_card", "exchange_rate"]
+    assert first.validation["ensemble"] >= 0.9 and first.weight in (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+    again = teacher_soft_labels(*args, progress=False)
+    assert again.cache_hit and again.cache_path == first.cache_path and np.array_equal(again.probs, first.probs)
+    other = teacher_soft_labels(*args[:4], queries[:2], *args[5:], progress=False)  # other texts: new key
+    assert not other.cache_hit and other.cache_path != first.cache_path

@@ -80,3 +80,59 @@ def test_failed_download_is_clear_and_leaves_nothing(tmp_path: Path, monkeypatch
         data_mod.download(dest, timeout_s=2)
     assert not dest.exists()
     assert list((tmp_path / "data").iterdir()) == []  # no temporary folder left behind
+
+
+# --- CLINC150 extras, oos_dev halves, augmentation (issue 9) -------------------------------------
+
+def test_extras_load_with_internal_labels(session_home: Path) -> None:
+    from training.data import OUT_OF_SCOPE, load_extras, public_label
+
+    ex = load_extras()
+    # 1,500 small talk + 200 account basics + 90 % of 9,100 outliers; validation: the _val files + 10 %
+    assert len(ex.train) == 1500 + 200 + 8190 and len(ex.validation) == 300 + 40 + 910
+    c = Counter(ex.train.labels)
+    assert c["check_balance"] == 100 and c["recent_transactions"] == 100 and c[OUT_OF_SCOPE] == 8190
+    assert c["small_talk:greeting"] == 100 and len([k for k in c if k.startswith("small_talk:")]) == 15
+    # the held-out outliers are not training outliers
+    tr_out = {t for t, y in zip(ex.train.texts, ex.train.labels) if y == OUT_OF_SCOPE}
+    va_out = {t for t, y in zip(ex.validation.texts, ex.validation.labels) if y == OUT_OF_SCOPE}
+    assert len(va_out - tr_out) >= 900
+    assert public_label("small_talk:thank_you") == ("small_talk", "thank_you")
+    assert public_label("card_arrival") == ("card_arrival", None)
+
+
+def test_extras_missing_is_a_clear_error(tmp_path: Path) -> None:
+    from training.data import load_extras
+
+    with pytest.raises(DataError, match="not found"):
+        load_extras(extra_dir=tmp_path)
+
+
+def test_oos_halves_are_seeded_and_disjoint() -> None:
+    from training.data import oos_halves
+
+    texts = [f"q{i}" for i in range(201)]
+    a, b = oos_halves(texts, 13)
+    assert len(a) == 101 and len(b) == 100 and sorted(a + b) == sorted(texts)
+    assert oos_halves(texts, 13) == (a, b) and oos_halves(texts, 14) != (a, b)
+
+
+def test_augment_is_deterministic_per_seed_and_covers_every_kind() -> None:
+    from training.augment import KINDS, augment, perturb, perturbed_copy
+
+    texts = ["I still haven't received my new card, what should I do?", "Please cancel my transfer to you",
+             "Why is my top-up still pending?"] * 4
+    a1 = augment(texts, 2, seed=7)
+    assert a1 == augment(texts, 2, seed=7) and a1 != augment(texts, 2, seed=8)
+    new, src, kinds = a1
+    assert len(new) == len(src) == len(kinds) == 24 and set(kinds) == set(KINDS)
+    assert all(n != texts[s] for n, s in zip(new, src))  # every copy differs from its source
+    noisy, kind_of = perturbed_copy(texts, seed=3)
+    assert kind_of[:6] == list(KINDS) and noisy == perturbed_copy(texts, seed=3)[0]
+    import random
+
+    rng = random.Random(0)
+    assert perturb("Please tell me why you are late", "abbrev", random.Random(1)).startswith("pls")
+    assert perturb("What's my Balance?", "casing", rng) in ("whats my balance", "WHATS MY BALANCE")
+    with pytest.raises(ValueError, match="unknown perturbation"):
+        perturb("x", "nope", rng)

@@ -1,22 +1,32 @@
 """Training the custom (from-scratch) transformer: ``banking-assistant train custom``.
 
-Data: BANKING77 train split (90 % of train.csv), model selection and early stopping on the
-seeded validation split (10 %); test.csv is scored once at the end for the report only.
-Optimiser: AdamW (Loshchilov & Hutter, ICLR 2019) with linear warm-up and cosine decay; label
-smoothing (Szegedy et al. 2016); token dropout (random tokens replaced by [MASK]) as augmentation.
-Saves one folder per model version under ``<BANKING_HOME>/models/custom/``.
+Labels: the 77 BANKING77 intents plus ``training.data.EXTRA_LABELS`` (check_balance,
+recent_transactions, small_talk split internally into its CLINC150 kinds, out_of_scope).
+Data: BANKING77 train split (90 % of train.csv) + CLINC150 extras (``training.data.load_extras``;
+outlier exposure, Hendrycks et al. ICLR 2019) + augmented copies (``training.augment``); model
+selection and early stopping on the seeded validation split; test.csv is scored once at the end
+for the report only.
+
+Knowledge distillation (Hinton et al. 2015): with the teacher on (default), the targets of the
+BANKING77 and small-talk / account rows and their augmented copies are
+``alpha * teacher probabilities + (1 - alpha) * label-smoothed gold`` (``training.teacher``);
+outliers keep their hard ``out_of_scope`` label. ``use_teacher=False`` (CLI ``--no-teacher``)
+trains from the gold labels alone.
+
+Optimiser: AdamW (Loshchilov & Hutter, ICLR 2019) with linear warm-up and cosine decay (the
+schedule is re-planned after each epoch to end within the time budget); label smoothing
+(Szegedy et al. 2016); token dropout. Calibration: temperature scaling on validation (Guo et al.
+2017); guard thresholds on validation + the tuning half of oos_dev.json (``training.thresholds``).
+Saves one version folder under ``<BANKING_HOME>/models/custom/`` (``models.versions`` protocol).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import random
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -27,21 +37,32 @@ from sklearn.metrics import accuracy_score, f1_score
 from tqdm.auto import tqdm
 
 from assistant.settings import Settings, get_settings
+from models.custom import REQUIRED_FILES, public_probs
 from models.transformer import IntentTransformer, TransformerConfig
-from training.data import Banking77, load_banking77, load_oos
-from training.thresholds import tune_thresholds
+from models.versions import save_version
+from training.data import (
+    CHECK_BALANCE, OUT_OF_SCOPE, RECENT_TRANSACTIONS, Banking77, ExtraData, load_banking77, load_extras,
+    load_oos, oos_halves, public_label,
+)
+from training.augment import augment
+from training.thresholds import expected_calibration_error, fit_temperature, tune_thresholds
 from training.tokenizer import MASK, encode_batch, encode_inputs, encode_ngrams, train_tokenizer
 
 
 @dataclass
 class TrainConfig:
-    """Optimisation hyper-parameters (chosen on the validation split).
+    """Hyper-parameters (chosen on the validation split).
 
     lr: peak learning rate; batch_size: rows per step; epochs: upper bound; warmup_frac: fraction
     of steps with linear warm-up; weight_decay: AdamW decoupled decay; label_smoothing: epsilon;
     token_dropout: probability of replacing a real token with [MASK] during training;
-    patience: epochs without validation-accuracy gain before stopping; max_minutes: wall-clock cap;
-    vocab_size: tokenizer vocabulary bound (tokens); seed: RNG seed for torch/numpy/random.
+    patience: epochs without validation-accuracy gain before stopping; max_minutes: wall-clock
+    cap on the optimisation loop; total_minutes: cap on the whole run (teacher labelling
+    included; the loop's schedule is shortened to fit); vocab_size: tokenizer vocabulary bound;
+    seed: RNG seed; aug_copies: augmented copies of each BANKING77 / small-talk / account row;
+    outlier_rows: outliers.json rows used for training (seeded sample; 0 = none);
+    outlier_aug_copies: augmented copies of those; distill_alpha: weight of the teacher's
+    probabilities in the targets; teacher_outliers: outlier rows the teacher is fitted on.
     """
 
     lr: float = 2e-3
@@ -53,10 +74,16 @@ class TrainConfig:
     token_dropout: float = 0.1
     patience: int = 6
     max_minutes: float = 9.0
-    vocab_size: int = 6000
+    total_minutes: float = 11.5
+    vocab_size: int = 8000
     seed: int = 13
+    aug_copies: int = 2
+    outlier_rows: int = 4000
+    outlier_aug_copies: int = 1
+    distill_alpha: float = 0.8
+    teacher_outliers: int = 2000
     model: TransformerConfig = field(default_factory=lambda: TransformerConfig(
-        d_model=128, n_heads=4, n_layers=2, d_ff=256, ngram_buckets=65536, ngram_dim=128))
+        max_len=96, d_model=128, n_heads=4, n_layers=2, d_ff=256, ngram_buckets=65536, ngram_dim=128))
 
 
 def set_seed(seed: int) -> None:
@@ -67,14 +94,20 @@ def set_seed(seed: int) -> None:
 
 
 @torch.no_grad()
-def predict_proba(model: IntentTransformer, tok, texts: list[str], batch_size: int = 256) -> np.ndarray:
-    """Softmax probabilities (N, n_labels) float32 for ``texts`` (model put in eval mode)."""
+def predict_logits(model: IntentTransformer, tok, texts: list[str], batch_size: int = 256) -> np.ndarray:
+    """Logits (N, n_labels) float32 over the model's internal classes (model put in eval mode)."""
     model.eval()
     out = []
     for i in range(0, len(texts), batch_size):
         ids, ngrams = encode_inputs(tok, texts[i : i + batch_size], model.cfg.max_len, model.cfg.ngram_buckets)
-        out.append(torch.softmax(model(ids, ngrams), dim=-1).numpy())
+        out.append(model(ids, ngrams).numpy())
     return np.concatenate(out) if out else np.zeros((0, model.cfg.n_labels), dtype=np.float32)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(1, keepdims=True)
 
 
 def _lr_at(step: int, total: int, warmup: int, peak: float) -> float:
@@ -84,9 +117,68 @@ def _lr_at(step: int, total: int, warmup: int, peak: float) -> float:
     return peak * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def new_version_name(checksum: str) -> str:
-    """Folder name of a new model version: UTC timestamp + first 8 hex digits of the data checksum."""
-    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S") + f"-{checksum[:8]}"
+def label_space(intents: list[str], extras: ExtraData) -> list[str]:
+    """Internal classes (index = logit): the 77 intents, check_balance, recent_transactions, the
+    small-talk kinds ("small_talk:<kind>", sorted), out_of_scope."""
+    kinds = sorted(c for c in extras.classes if c not in (CHECK_BALANCE, RECENT_TRANSACTIONS, OUT_OF_SCOPE))
+    return [*intents, CHECK_BALANCE, RECENT_TRANSACTIONS, *kinds, OUT_OF_SCOPE]
+
+
+@dataclass
+class TrainingRows:
+    """Texts and target distributions (N, C) float32 of one training run, plus bookkeeping:
+    ``gold`` (N,) int64 class index; ``source`` per row ("banking77", "extra", "outlier" and
+    "+aug" for augmented copies)."""
+
+    texts: list[str]
+    gold: np.ndarray
+    targets: np.ndarray
+    source: list[str]
+
+
+def build_rows(data: Banking77, extras: ExtraData, classes: list[str], cfg: TrainConfig, use_teacher: bool,
+               cache_dir: Path, progress: bool, train_limit: int | None = None) -> tuple[TrainingRows, dict]:
+    """Assemble the training rows (see the module docstring). Returns (rows, teacher info dict)."""
+    index = {c: i for i, c in enumerate(classes)}
+    rng = np.random.RandomState(cfg.seed)
+    b_texts, b_labels = list(data.train.texts), list(data.train.labels)
+    if train_limit:
+        order = rng.permutation(len(b_texts))[:train_limit]
+        b_texts, b_labels = [b_texts[i] for i in order], [b_labels[i] for i in order]
+    ex = [(t, y) for t, y in zip(extras.train.texts, extras.train.labels) if y != OUT_OF_SCOPE]
+    outl = [t for t, y in zip(extras.train.texts, extras.train.labels) if y == OUT_OF_SCOPE]
+    outl = [outl[i] for i in sorted(rng.permutation(len(outl))[: cfg.outlier_rows])]
+    soft_texts = b_texts + [t for t, _ in ex]
+    soft_labels = b_labels + [y for _, y in ex]
+    aug_texts, aug_src, _ = augment(soft_texts, cfg.aug_copies, cfg.seed)
+    out_aug, out_src, _ = augment(outl, cfg.outlier_aug_copies, cfg.seed + 1)
+    texts = soft_texts + aug_texts + outl + out_aug
+    gold_labels = soft_labels + [soft_labels[i] for i in aug_src] + [OUT_OF_SCOPE] * (len(outl) + len(out_aug))
+    n_b = len(b_texts)
+    source = (["banking77"] * n_b + ["extra"] * len(ex) + [("banking77" if i < n_b else "extra") + "+aug" for i in aug_src]
+              + ["outlier"] * len(outl) + ["outlier+aug"] * len(out_aug))
+    gold = np.array([index[y] for y in gold_labels], dtype=np.int64)
+    C = len(classes)
+    eps = cfg.label_smoothing
+    targets = np.full((len(texts), C), eps / C, dtype=np.float32)
+    targets[np.arange(len(texts)), gold] += 1.0 - eps
+    info: dict = {"used": False}
+    if use_teacher:
+        from training.teacher import teacher_soft_labels
+
+        t_out = [t for t, y in zip(extras.train.texts, extras.train.labels) if y == OUT_OF_SCOPE][: cfg.teacher_outliers]
+        fit_texts = soft_texts + t_out
+        fit_labels = soft_labels + [OUT_OF_SCOPE] * len(t_out)
+        val_texts = list(data.validation.texts) + list(extras.validation.texts)
+        val_labels = list(data.validation.labels) + list(extras.validation.labels)
+        n_soft = len(soft_texts) + len(aug_texts)
+        tl = teacher_soft_labels(fit_texts, fit_labels, val_texts, val_labels, texts[:n_soft], classes,
+                                 cache_dir, data.checksum + extras.checksum, progress=progress)
+        a = cfg.distill_alpha
+        targets[:n_soft] = a * tl.probs + (1 - a) * targets[:n_soft]
+        info = {"used": True, "weight_minilm": tl.weight, "validation_accuracy": tl.validation,
+                "seconds": round(tl.seconds, 1), "cache_hit": tl.cache_hit, "rows_labelled": n_soft}
+    return TrainingRows(texts, gold, targets, source), info
 
 
 def train_custom(
@@ -97,47 +189,53 @@ def train_custom(
     progress: bool = True,
     train_limit: int | None = None,
     evaluate_test: bool = True,
+    use_teacher: bool = True,
+    extras: ExtraData | None = None,
 ) -> Path:
     """Train the custom transformer and save a model-version folder; returns its path.
 
-    ``train_limit`` keeps only the first N (shuffled, seeded) training rows (for quick tests).
-    The folder holds model.safetensors, tokenizer.json, config.json (model + training config),
-    labels.json (77 intents, index = logit position) and metrics.json (validation/test accuracy
-    and macro-F1 as fractions, training_seconds, data_checksum, thresholds). It is written to a
-    temporary folder and renamed into place, so an interrupted run leaves no half-written version.
-    Raises ``training.data.DataError`` when BANKING77 is missing or altered.
+    ``use_teacher``: distil from the MiniLM + TF-IDF teacher (False = gold labels only, the
+    CLI's ``--no-teacher``). ``train_limit`` keeps only the first N (shuffled, seeded)
+    BANKING77 training rows (quick tests). The folder holds model.safetensors, tokenizer.json,
+    config.json (model + training config), labels.json (internal classes, index = logit
+    position) and metrics.json (validation/test accuracy and macro-F1 as fractions, ECE,
+    temperature, thresholds, training_seconds, data_checksum, teacher), sealed with
+    ``models.versions`` so an interrupted run leaves no half-written version.
+    Raises ``training.data.DataError`` when BANKING77 or the CLINC150 extras are missing or
+    altered; ``training.teacher.TeacherUnavailable`` when the teacher's encoder is missing.
     """
     s = settings or get_settings()
     cfg = cfg or TrainConfig(epochs=s.custom_epochs, max_minutes=s.custom_max_minutes, seed=s.seed)
     # One intra-op thread by default: this model's matrices are small, and on 2 cores a second
     # thread gains little when idle but slows a step >10x when another process holds a core.
     torch.set_num_threads(s.torch_threads or 1)
+    t_run = time.perf_counter()
     data = data or load_banking77(s)
+    extras = extras or load_extras(s)
     set_seed(cfg.seed)
-    label_index = {lab: i for i, lab in enumerate(data.intents)}
-
-    train_texts, train_labels = list(data.train.texts), list(data.train.labels)
-    if train_limit:
-        order = np.random.RandomState(cfg.seed).permutation(len(train_texts))[:train_limit]
-        train_texts = [train_texts[i] for i in order]
-        train_labels = [train_labels[i] for i in order]
+    classes = label_space(data.intents, extras)
+    index = {c: i for i, c in enumerate(classes)}
+    rows, teacher_info = build_rows(data, extras, classes, cfg, use_teacher, s.home / "cache" / "teacher",
+                                    progress, train_limit)
 
     t_start = time.perf_counter()
-    tok = train_tokenizer(train_texts, vocab_size=cfg.vocab_size)
-    mcfg = TransformerConfig(**{**asdict(cfg.model), "vocab_size": tok.get_vocab_size(), "n_labels": len(data.intents)})
+    tok = train_tokenizer(rows.texts, vocab_size=cfg.vocab_size)
+    mcfg = TransformerConfig(**{**asdict(cfg.model), "vocab_size": tok.get_vocab_size(), "n_labels": len(classes)})
     cfg.model = mcfg
     model = IntentTransformer(mcfg)
     mask_id = tok.token_to_id(MASK)
 
     # Pre-tokenise once into padded tensors; each batch is cut to its longest row.
-    ids_all = encode_batch(tok, train_texts, mcfg.max_len)
+    ids_all = encode_batch(tok, rows.texts, mcfg.max_len)
     ids_len = (ids_all != 0).sum(1).clamp(min=1)
     grams_all = grams_len = None
     if mcfg.ngram_buckets:
-        grams_all = encode_ngrams(train_texts, mcfg.ngram_buckets)
+        grams_all = encode_ngrams(rows.texts, mcfg.ngram_buckets)
         grams_len = (grams_all != 0).sum(1).clamp(min=1)
-    y_all = torch.tensor([label_index[lab] for lab in train_labels], dtype=torch.long)
-    val_y = np.array([label_index[lab] for lab in data.validation.labels])
+    tgt_all = torch.from_numpy(rows.targets)
+    val_texts = list(data.validation.texts) + list(extras.validation.texts)
+    val_y = np.array([index[y] for y in list(data.validation.labels) + list(extras.validation.labels)])
+    n_val_b77 = len(data.validation)
 
     # AdamW on the dense parameters; SparseAdam on the n-gram table (sparse gradients).
     sparse = [p for n, p in model.named_parameters() if n.startswith("ngrams.")]
@@ -151,17 +249,22 @@ def train_custom(
     if sparse:
         optimizers.append(torch.optim.SparseAdam(sparse, lr=cfg.lr, betas=(0.9, 0.98)))
     dense_params = [p for _, p in dense]
-    steps_per_epoch = math.ceil(len(train_texts) / cfg.batch_size)
-    total_steps = steps_per_epoch * cfg.epochs
-    warmup = max(1, int(cfg.warmup_frac * total_steps))
+    n_rows = len(rows.texts)
+    steps_per_epoch = math.ceil(n_rows / cfg.batch_size)
+    planned_epochs = cfg.epochs
+    warmup = max(1, int(cfg.warmup_frac * steps_per_epoch * min(cfg.epochs, 8)))
+    deadline = min(t_start + cfg.max_minutes * 60, t_run + cfg.total_minutes * 60 - 45)
 
     best_acc, best_state, best_epoch, bad_epochs, step = -1.0, None, 0, 0, 0
     history = []
-    deadline = t_start + cfg.max_minutes * 60
-    bar = tqdm(total=total_steps, desc="train custom", unit="step", disable=not progress, dynamic_ncols=True)
-    for epoch in range(1, cfg.epochs + 1):
+    bar = tqdm(total=steps_per_epoch * planned_epochs, desc="train custom", unit="step", disable=not progress,
+               dynamic_ncols=True)
+    epoch = 0
+    while epoch < planned_epochs:
+        epoch += 1
+        t_epoch = time.perf_counter()
         model.train()
-        perm = torch.randperm(len(train_texts))
+        perm = torch.randperm(n_rows)
         loss_sum = 0.0
         for b in range(steps_per_epoch):
             idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
@@ -174,12 +277,12 @@ def train_custom(
                 ids = ids.masked_fill(drop, mask_id)
                 if ngram_ids is not None:
                     ngram_ids = ngram_ids.masked_fill(torch.rand(ngram_ids.shape) < cfg.token_dropout, 0)
-            lr = _lr_at(step, total_steps, warmup, cfg.lr)
+            lr = _lr_at(step, steps_per_epoch * planned_epochs, warmup, cfg.lr)
             for opt in optimizers:
                 for g in opt.param_groups:
                     g["lr"] = lr
             logits = model(ids, ngram_ids)
-            loss = F.cross_entropy(logits, y_all[idx], label_smoothing=cfg.label_smoothing)
+            loss = F.cross_entropy(logits, tgt_all[idx])  # soft targets (teacher mix / smoothed gold)
             for opt in optimizers:
                 opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -189,63 +292,88 @@ def train_custom(
             step += 1
             loss_sum += loss.item()
             bar.update(1)
-        val_pred = predict_proba(model, tok, data.validation.texts).argmax(1)
+        val_pred = predict_logits(model, tok, val_texts).argmax(1)
         val_acc = float((val_pred == val_y).mean())
-        history.append({"epoch": epoch, "loss": loss_sum / steps_per_epoch, "val_accuracy": val_acc})
+        b77_acc = float((val_pred[:n_val_b77] == val_y[:n_val_b77]).mean())
+        history.append({"epoch": epoch, "loss": round(loss_sum / steps_per_epoch, 4), "val_accuracy": round(val_acc, 4),
+                        "val_banking77_accuracy": round(b77_acc, 4)})
         bar.set_postfix(epoch=epoch, loss=f"{loss_sum / steps_per_epoch:.3f}", val_acc=f"{val_acc:.4f}")
         if val_acc > best_acc:
             best_acc, best_epoch, bad_epochs = val_acc, epoch, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             bad_epochs += 1
-        if bad_epochs >= cfg.patience or time.perf_counter() > deadline:
+        if bad_epochs >= cfg.patience:
             break
+        # Re-plan: as many epochs as still fit before the deadline (the cosine schedule follows).
+        per_epoch = time.perf_counter() - t_epoch
+        fit = epoch + int((deadline - time.perf_counter()) // per_epoch)
+        if fit < planned_epochs:
+            planned_epochs = max(epoch, fit)
+            bar.total = steps_per_epoch * planned_epochs
+            bar.refresh()
     bar.close()
     train_seconds = time.perf_counter() - t_start
     model.load_state_dict(best_state)
     model.eval()
 
-    # Metrics: validation (selection) and thresholds; test for the report only.
-    val_proba = predict_proba(model, tok, data.validation.texts)
-    val_pred = val_proba.argmax(1)
-    oos_texts = load_oos(s)
-    oos_conf = predict_proba(model, tok, oos_texts).max(1) if oos_texts else np.zeros(0)
-    thresholds = tune_thresholds(val_proba.max(1), val_pred == val_y, oos_conf)
+    # Calibration (temperature on validation logits), then the guard thresholds.
+    val_logits = predict_logits(model, tok, val_texts)
+    temperature = fit_temperature(val_logits, val_y)
+    labels_pub, val_pub = public_probs(_softmax(val_logits / temperature), classes)
+    gold_pub = [labels_pub.index(public_label(classes[i])[0]) for i in val_y]
+    val_top = val_pub.argmax(1)
+    in_scope = np.array([labels_pub[g] != OUT_OF_SCOPE for g in gold_pub])
+    oos_tune, oos_report = oos_halves(load_oos(s), s.seed)
+    oos_logits = predict_logits(model, tok, oos_tune + oos_report)
+    _, oos_pub = public_probs(_softmax(oos_logits / temperature), classes)
+    oos_idx = labels_pub.index(OUT_OF_SCOPE)
+    val_conf = val_pub.max(1)
+    # Tuning out-of-scope set: the tuning half of oos_dev plus the held-out outliers.
+    tune_conf = np.concatenate([oos_pub[: len(oos_tune)].max(1), val_conf[~in_scope]])
+    tune_declined = np.concatenate([oos_pub[: len(oos_tune)].argmax(1) == oos_idx, val_top[~in_scope] == oos_idx])
+    thresholds = tune_thresholds(val_conf[in_scope], (val_top == np.array(gold_pub))[in_scope], tune_conf,
+                                 val_declined=val_top[in_scope] == oos_idx, oos_declined=tune_declined)
+    rep = oos_pub[len(oos_tune):]
+    if len(rep):
+        thresholds["report_half_oos_rejection"] = float(((rep.argmax(1) == oos_idx) | (rep.max(1) < thresholds["oos_threshold"])).mean())
+    b77 = slice(0, n_val_b77)
     metrics = {
         "backend": "custom",
-        "validation_accuracy": float(accuracy_score(val_y, val_pred)),
-        "validation_macro_f1": float(f1_score(val_y, val_pred, average="macro")),
-        "training_seconds": round(train_seconds, 1),
+        "labels": labels_pub,
+        "validation_accuracy": float(accuracy_score(np.array(gold_pub)[b77], val_top[b77])),
+        "validation_macro_f1": float(f1_score(np.array(gold_pub)[b77], val_top[b77], average="macro")),
+        "validation_all_accuracy": float((val_top == np.array(gold_pub)).mean()),
+        "validation_ece": expected_calibration_error(val_conf, val_top == np.array(gold_pub)),
+        "temperature": temperature,
+        "training_seconds": round(time.perf_counter() - t_run, 1),
+        "loop_seconds": round(train_seconds, 1),
         "best_epoch": best_epoch,
         "epochs_run": len(history),
-        "n_train": len(train_texts),
+        "n_train": len(rows.texts),
         "n_parameters": model.num_parameters(),
         "data_checksum": data.checksum,
+        "extra_checksum": extras.checksum,
+        "teacher": teacher_info,
         "thresholds": thresholds,
         "history": history,
         "torch_threads": torch.get_num_threads(),
     }
     if evaluate_test:
-        test_y = np.array([label_index[lab] for lab in data.test.labels])
-        test_pred = predict_proba(model, tok, data.test.texts).argmax(1)
+        test_y = list(data.test.labels)
+        _, test_pub = public_probs(_softmax(predict_logits(model, tok, data.test.texts) / temperature), classes)
+        test_pred = [labels_pub[i] for i in test_pub.argmax(1)]
         metrics["test_accuracy"] = float(accuracy_score(test_y, test_pred))
-        metrics["test_macro_f1"] = float(f1_score(test_y, test_pred, average="macro"))
-        metrics["n_test"] = int(len(test_y))
+        metrics["test_macro_f1"] = float(f1_score(test_y, test_pred, labels=sorted(set(test_y)), average="macro"))
+        metrics["n_test"] = len(test_y)
 
-    root = out_root or (s.models_dir / "custom")
-    root.mkdir(parents=True, exist_ok=True)
-    name = new_version_name(data.checksum)
-    tmp = root / f".tmp-{name}-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
-    tok.save(str(tmp / "tokenizer.json"))
-    cfg_dict = asdict(cfg)
-    cfg_dict["model"] = mcfg.to_dict()
-    (tmp / "config.json").write_text(json.dumps(cfg_dict, indent=2))
-    (tmp / "labels.json").write_text(json.dumps(data.intents, indent=2))
-    (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    final = root / name
-    os.replace(tmp, final)
-    return final
+    def write(tmp: Path) -> None:
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
+        tok.save(str(tmp / "tokenizer.json"))
+        cfg_dict = asdict(cfg)
+        cfg_dict["model"] = mcfg.to_dict()
+        (tmp / "config.json").write_text(json.dumps(cfg_dict, indent=2))
+        (tmp / "labels.json").write_text(json.dumps(classes, indent=2))
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
+
+    return save_version(out_root or (s.models_dir / "custom"), data.checksum, write, REQUIRED_FILES)
