@@ -10,7 +10,8 @@ Routes:
 - ``/classify/{invoke,batch}``: the intent classification alone (chains/intent.py).
 - ``/health``: liveness plus which backends are available (no authentication, no details);
   ``/health/details``: model versions and reasons (operator key only).
-- ``/benchmarks``: the automatic comparative benchmark log summarised (operator key only).
+- ``/benchmarks``: the automatic comparative benchmark log summarised per arm (operator key only).
+- ``/metrics``: Prometheus metrics (assistant/metrics.py; operator key or loopback only).
 Request limits, JSON hygiene, rate limits and short 422 bodies: assistant/http_limits/.
 
 Authentication: ``Authorization: Bearer <api key>``; keys are stored hashed and map to one
@@ -43,6 +44,7 @@ from starlette.concurrency import run_in_threadpool
 
 from assistant.errors import view_of
 from assistant.http_limits import bounded, health_router, install as install_http_limits
+from assistant.metrics import install_metrics
 from assistant.settings import get_settings
 from bank.auth import Principal, authenticate_key
 from bank.store import create_schema, get_engine
@@ -52,7 +54,8 @@ from chains.backends import available_backends, get_backend
 from chains.graph import build_graph, graph_input, open_checkpointer, turn_output
 from chains.guard import UnknownChoice
 from chains.intent import build_intent_chain
-from evals.benchmark import BenchmarkScheduler, summarise_log
+from chains.routing import add_listener, arm_models, remove_listener
+from evals.benchmark import BenchmarkScheduler, LiveLog, summarise_log
 from models.base import BackendUnavailable
 
 DOMAIN_ERRORS = (ActionExpiredError, ActionNotFoundError, InvalidMessage, UnknownChoice, PermissionError,
@@ -268,7 +271,7 @@ def create_app() -> FastAPI:
 
         torch.set_num_threads(settings.torch_threads)  # e.g. 1 on a shared host: see README
     create_schema(get_engine())
-    scheduler = BenchmarkScheduler(settings, get_models=available_models)
+    scheduler = BenchmarkScheduler(settings, get_models=lambda: {**available_models(), **arm_models()})
     threading.Thread(target=_warm_up_gemini, name="gemini-warm-up", daemon=True).start()
 
     def count_request(request: Request) -> None:
@@ -288,6 +291,11 @@ def create_app() -> FastAPI:
         app.add_exception_handler(kind, _domain_error)
 
     install_http_limits(app, settings)
+    install_metrics(app)  # outermost: counts the limits' answers too; GET /metrics
+    if scheduler.every or settings.rollout or settings.shadow:  # live and shadow rows in the benchmark log
+        live_log = LiveLog(scheduler)
+        add_listener(live_log)
+        app.router.add_event_handler("shutdown", lambda: remove_listener(live_log))
     app.include_router(health_router(settings.backend, require_operator))
 
     app.state.benchmarks = scheduler

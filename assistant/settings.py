@@ -64,6 +64,26 @@ class Settings(BaseSettings):
         default=None, description="torch intra-op threads for custom training (unset = 1) and, when set, for serving."
     )
 
+    # Routing policies (issue 11; chains/routing.py): alternatives "cascade" and "rollout" of the
+    # `backend` field. An arm is a backend ("custom") or a backend at a pinned model version folder
+    # ("custom@20261130-101500-1a2b3c4d").
+    cascade: str = Field(
+        default="custom,peft,gemini",
+        description="Cascade order, cheapest first: each arm answers unless its confidence is below its own "
+        "clarify threshold, then the next available one is asked.")
+    rollout: str | None = Field(
+        default=None,
+        description="A/B rollout: comma-separated arm:weight, e.g. 'custom@v1:90,custom@v2:10'; a customer is "
+        "assigned by a stable hash of their id (sticky). Unset: backend 'rollout' is unavailable.")
+    shadow: str | None = Field(
+        default=None, description="An arm run in the background on live traffic (never answering); its "
+        "agreement with the answering arm is logged to the benchmark log.")
+    cost_per_cpu_hour: float = Field(
+        default=0.045, ge=0,
+        description="USD per CPU-core hour for the cost estimate of local backends (default: about one "
+        "on-demand cloud vCPU-hour). Gemini's token prices: BANKING_GEMINI_PRICE_INPUT_PER_MTOK / "
+        "BANKING_GEMINI_PRICE_OUTPUT_PER_MTOK.")
+
     # Benchmark every N requests (issue 4); 0 = off.
     bench_every: int = Field(default=50, ge=0)
     bench_size: int = Field(default=200, gt=0)

@@ -112,7 +112,8 @@ class AssistantOutput(BaseModel):
     confirmation_required (see ``pending_confirmation``) | confirmed | declined | failed |
     expired | superseded (what actually happened to a pending action; a replayed decision reports
     the stored outcome with ``replayed`` true) | error (a batch item that failed; see ``error``).
-    ``latency_ms``: the classification latency in ms.
+    ``latency_ms``: the classification latency in ms. ``arm``: the routing arm that answered
+    (a backend, ``backend@version`` of a rollout, or ``cascade``; chains/routing.py).
     """
 
     answer: str
@@ -123,6 +124,7 @@ class AssistantOutput(BaseModel):
     backend: str | None = None
     model_version: str | None = None
     latency_ms: float | None = None
+    arm: str | None = None
     tool: str | None = None
     data: dict[str, Any] = {}
     pending_confirmation: dict[str, Any] | None = None

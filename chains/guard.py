@@ -34,7 +34,7 @@ OUT_OF_SCOPE_ANSWER = (
     "Sorry, I can only help with banking questions about your accounts, cards, payments, "
     "transfers and top-ups. Could you tell me what you need with your account?"
 )
-CLASSIFICATION_FIELDS = ("intent", "confidence", "ranking", "backend", "model_version", "latency_ms")
+CLASSIFICATION_FIELDS = ("intent", "confidence", "ranking", "backend", "model_version", "latency_ms", "arm")
 
 
 class UnknownChoice(ValueError):
@@ -47,7 +47,7 @@ class GuardDecision(BaseModel):
     ``action``: "route" | "clarify" | "out_of_scope" | "small_talk"; ``answer``: the reply for
     clarify / out_of_scope (empty otherwise); ``choices``: the clarify options; ``base``: the
     classification fields every :class:`AssistantOutput` carries (intent, confidence, ranking,
-    backend, model_version, latency_ms).
+    backend, model_version, latency_ms, arm).
     """
 
     action: Literal["route", "clarify", "out_of_scope", "small_talk"]

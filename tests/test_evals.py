@@ -314,7 +314,10 @@ def test_scheduler_2n_requests_make_exactly_2_rounds(tfidf_model, settings, tmp_
     expected = accuracy_score(labels, [p.intent for p in tfidf_model.classify_batch(texts)])
     for r in rows:
         assert set(r) == {"timestamp", "round", "backend", "model_version", "n", "accuracy", "p50_ms",
-                          "p99_ms", "device", "error", "concurrent_requests"}
+                          "p99_ms", "device", "error", "concurrent_requests", "kind", "arm", "rss_mb",
+                          "cost_per_1k_usd", "escalation_rate"}
+        assert r["kind"] == "probe" and r["arm"] == "tfidf" and r["rss_mb"] > 50 and r["cost_per_1k_usd"] > 0
+        assert r["escalation_rate"] is None
         assert r["concurrent_requests"] == 0  # no request arrived while the round ran
         assert r["n"] == 40 and r["error"] is None and r["device"] == "cpu"
         assert r["accuracy"] == round(expected, 4) and 0 < r["p50_ms"] <= r["p99_ms"] < 5000
