@@ -87,6 +87,7 @@ class ClassifyOutput(BaseModel):
     backend: str
     model_version: str
     latency_ms: float
+    arm: str | None = Field(None, description="The routing arm that answered (chains/routing.py).")
 
 
 def require_principal(
@@ -259,7 +260,7 @@ def _to_classify_output(msg: AIMessage) -> ClassifyOutput:
     m = msg.response_metadata
     return ClassifyOutput(
         intent=m["intent"], confidence=m["confidence"], ranking=m["ranking"], backend=m["backend"],
-        model_version=m["model_version"], latency_ms=m["latency_ms"],
+        model_version=m["model_version"], latency_ms=m["latency_ms"], arm=m.get("arm"),
     )
 
 

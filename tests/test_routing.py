@@ -253,6 +253,7 @@ def test_metrics_refuse_customers_and_count_requests_by_route_backend_arm_status
 
     r = client.post("/classify/invoke", json={"input": {"text": "I lost my card"}}, headers=ALICE)
     assert r.status_code == 200 and r.json()["output"]["intent"] == "lost_or_stolen_card"
+    assert r.json()["output"]["arm"] == "custom"
     r = client.post("/assistant/invoke", json={"input": {"message": "what is the exchange rate"}}, headers=ALICE)
     assert r.status_code == 200 and r.json()["output"]["arm"] == "custom"
     alice = r.json()["output"]
