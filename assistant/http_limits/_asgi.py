@@ -28,6 +28,28 @@ async def send_error(send: Send, status: int, detail: str, headers: dict[str, st
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
+class BodyTooLarge(Exception):
+    """The request body passed the byte limit given to :func:`read_body`."""
+
+
+async def read_body(receive: Receive, max_bytes: int | None = None) -> bytes | None:
+    """The whole request body, or None when the client disconnected first. Raises
+    :class:`BodyTooLarge` as soon as more than ``max_bytes`` bytes have arrived."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if max_bytes is not None and size > max_bytes:
+            raise BodyTooLarge(size)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
 def replay(body: bytes, receive: Receive) -> Receive:
     """A ``receive`` that first yields ``body`` as one complete request message, then defers to
     the original ``receive`` (so a streaming endpoint still learns about a client disconnect)."""

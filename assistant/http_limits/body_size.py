@@ -7,7 +7,9 @@ The accepted body is held in memory (it is at most the limit) and handed on unch
 
 from __future__ import annotations
 
-from assistant.http_limits._asgi import BODY_METHODS, ASGIApp, Receive, Scope, Send, header, replay, send_error
+from assistant.http_limits._asgi import (
+    BODY_METHODS, ASGIApp, BodyTooLarge, Receive, Scope, Send, header, read_body, replay, send_error,
+)
 
 
 class BodySizeLimitMiddleware:
@@ -38,18 +40,10 @@ class BodySizeLimitMiddleware:
             if int(declared) > self.max_bytes:
                 await send_error(send, 413, self._too_large())
                 return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return  # the client went away before finishing its body
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await send_error(send, 413, self._too_large())
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        await self.app(scope, replay(b"".join(chunks), receive), send)
+        try:
+            body = await read_body(receive, self.max_bytes)
+        except BodyTooLarge:
+            await send_error(send, 413, self._too_large())
+            return
+        if body is not None:  # None: the client went away before finishing its body
+            await self.app(scope, replay(body, receive), send)

@@ -25,7 +25,7 @@ import json
 import re
 from typing import Any
 
-from assistant.http_limits._asgi import BODY_METHODS, ASGIApp, Receive, Scope, Send, header, replay, send_error
+from assistant.http_limits._asgi import BODY_METHODS, ASGIApp, Receive, Scope, Send, header, read_body, replay, send_error
 
 _STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKETS = re.compile(rb"[\[\]{}]")
@@ -138,15 +138,9 @@ class JsonBodyMiddleware:
         if not is_json_content_type(header(scope, b"content-type")):
             await send_error(send, 415, "Content-Type must be application/json (UTF-8).")
             return
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        body = await read_body(receive)
+        if body is None:
+            return  # the client went away
         found = self.problem(scope["path"], body)
         if found is not None:
             await send_error(send, *found)
