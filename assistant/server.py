@@ -146,6 +146,10 @@ def _warm_up_gemini() -> None:
     gemini = get_backend("gemini")
     if gemini.availability()[0]:
         try:
+            ok, reason = gemini.self_check()  # a rejected model setting shows in /health, not as 503s
+            if not ok:
+                log.warning("gemini self-check failed: %s", reason)
+                return
             gemini.warm_up()  # builds the retrieval index off the request path
         except Exception as e:  # noqa: BLE001 - a failed warm-up only means the first request pays for it
             log.warning("gemini warm-up failed (%s); the first gemini request will build the index", e)

@@ -22,7 +22,7 @@ refused."""
 
 Status = Literal[
     "answered", "clarify", "out_of_scope", "small_talk", "confirmation_required",
-    "confirmed", "declined", "failed", "expired", "superseded", "error",
+    "confirmed", "declined", "failed", "expired", "superseded", "blocked", "error",
 ]
 
 
@@ -111,7 +111,8 @@ class AssistantOutput(BaseModel):
     ``status``: answered | clarify (see ``choices``) | out_of_scope | small_talk |
     confirmation_required (see ``pending_confirmation``) | confirmed | declined | failed |
     expired | superseded (what actually happened to a pending action; a replayed decision reports
-    the stored outcome with ``replayed`` true) | error (a batch item that failed; see ``error``).
+    the stored outcome with ``replayed`` true) | blocked (the model provider's safety filter
+    refused the message) | error (a batch item that failed; see ``error``).
     ``latency_ms``: the classification latency in ms. ``arm``: the routing arm that answered
     (a backend, ``backend@version`` of a rollout, or ``cascade``; chains/routing.py).
     """

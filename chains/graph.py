@@ -55,10 +55,12 @@ from chains.identity import authenticated_customer_id
 from chains.intent import build_intent_chain
 from chains.small_talk import small_talk_reply
 from chains.state import AssistantState, InputState
+from models.base import QueryBlocked
 
 STREAM_CHUNK_WORDS = 3
 """Words per streamed answer chunk (``stream_mode="custom"`` events ``{"answer_chunk": str}``)."""
 
+BLOCKED_ANSWER = "I can't help with that message. Please rephrase it, or ask me about your account."
 NOTHING_PENDING_ANSWER = ("There is nothing waiting for your confirmation in this conversation. "
                           "What would you like to do?")
 
@@ -157,7 +159,10 @@ def build_graph(checkpointer: Any = None, intent_chain: Runnable | None = None):
                     "backend": backend, "model_version": None, "latency_ms": 0.0,
                     "thresholds": {"oos_threshold": 0.0, "clarify_threshold": 0.0}, "chosen": True}
             return {**turn, "classification": meta, "alone": meta, "message": state.get("clarified") or text}
-        meta = classify_text(text, backend, config)
+        try:
+            meta = classify_text(text, backend, config)
+        except QueryBlocked:
+            return done(AssistantOutput(answer=BLOCKED_ANSWER, status="blocked", backend=backend))
         context = state.get("context")
         if context and guard(meta).action == "clarify":
             with_context = classify_text(f"{context} {text}", backend, config)

@@ -63,6 +63,14 @@ class PerQueryError(RuntimeError):
         self.partial = partial
 
 
+class QueryBlocked(PerQueryError):
+    """The provider's safety filter refused this query (or its answer). Not an outage and not
+    retried: the conversation answers politely with ``status="blocked"``. ``reason``: the
+    provider's block reason (e.g. "SAFETY")."""
+
+    reason: str = ""
+
+
 def resolve_thresholds(saved: dict[str, float] | None) -> dict[str, float]:
     """The thresholds an answer carries: ``saved`` (from the model version; missing keys 0.0,
     clarify defaulting to oos), each replaced by the operator's setting when that is set.

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from models.base import IntentChatModel, IntentPrediction
+from models.base import IntentChatModel, IntentPrediction, QueryBlocked
 
 THRESHOLDS = {"oos_threshold": 0.3, "clarify_threshold": 0.6}
 
@@ -34,7 +34,8 @@ DEFAULT: list[tuple[str, float]] = [("exchange_rate", 0.2), ("card_arrival", 0.1
 
 class FakeIntentModel(IntentChatModel):
     """Ranks by the first rule in :data:`RULES` whose key is in the text; thresholds
-    :data:`THRESHOLDS`. ``calls`` records every classified text."""
+    :data:`THRESHOLDS`; a text with "unsafe words" raises ``QueryBlocked`` (as a provider's safety
+    filter would). ``calls`` records every classified text."""
 
     backend_name: ClassVar[str] = "custom"
     calls: list[str] = []
@@ -51,6 +52,8 @@ class FakeIntentModel(IntentChatModel):
         out = []
         for t in texts:
             self.calls.append(t)
+            if "unsafe words" in t.lower():
+                raise QueryBlocked("blocked by the provider's safety filter (SAFETY)")
             ranking = next((r for key, r in RULES if key in t.lower()), DEFAULT)
             out.append(IntentPrediction(ranking[0][0], ranking[0][1], list(ranking), latency_ms=0.5))
         return out

@@ -189,6 +189,11 @@ def test_small_talk_and_clarify_choices(graph, bank) -> None:
     assert picked["intent"] == "transfer_fee_charged" and picked["status"] == "answered"
 
 
+def test_a_blocked_message_gets_a_polite_reply_with_its_status(graph, bank) -> None:
+    out = say(graph, thread(bank["alice"]), "some unsafe words")
+    assert out["status"] == "blocked" and "rephrase" in out["answer"] and out["intent"] is None
+
+
 def test_a_choice_that_was_not_offered_is_refused(graph, bank) -> None:
     from chains.guard import UnknownChoice
 

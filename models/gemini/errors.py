@@ -3,7 +3,7 @@ answers 503 with the message; prepared callers catch the narrower classes."""
 
 from __future__ import annotations
 
-from models.base import BackendUnavailable, PerQueryError
+from models.base import BackendUnavailable, PerQueryError, QueryBlocked
 
 
 class GeminiAnswerError(PerQueryError, BackendUnavailable):
@@ -13,7 +13,7 @@ class GeminiAnswerError(PerQueryError, BackendUnavailable):
     ``GeminiAnswerError`` per input text, in order."""
 
 
-class PromptBlocked(GeminiAnswerError):
+class PromptBlocked(GeminiAnswerError, QueryBlocked):
     """Google's safety filters blocked this query: the prompt itself (``promptFeedback.blockReason``)
     or the answer (finish reason SAFETY, PROHIBITED_CONTENT, BLOCKLIST, SPII...). Not an outage:
     the caller should answer the customer politely (for example "I can't help with that message;
