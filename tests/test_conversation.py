@@ -326,3 +326,23 @@ def test_cli_another_session_cannot_confirm(bank, monkeypatch, capsys) -> None:
     run_chat(monkeypatch, capsys, ["I lost my card"])
     out = run_chat(monkeypatch, capsys, ["yes"])
     assert "nothing waiting for your confirmation" in out and card_statuses(bank["bob"]) == before
+
+
+MARKUP_MERCHANT = "[refund here](https://example.invalid/x) ![](https://example.invalid/p.png) [bold red]FREE[/bold red]"
+
+
+def test_cli_shows_third_party_text_as_plain_text(bank, monkeypatch, capsys) -> None:
+    """A merchant name with Markdown and rich markup is printed as typed: no link, no style."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from bank.store import CardTransaction, utcnow
+
+    with session_scope(engine()) as s:
+        card = s.scalars(select(Card).where(Card.customer_id == bank["alice"], Card.last4 == "4821")).one()
+        s.add(CardTransaction(card_id=card.id, merchant=MARKUP_MERCHANT, amount=Decimal("9.99"), currency="GBP",
+                              account_amount=Decimal("9.99"), status="settled", created_at=utcnow() + timedelta(minutes=1)))
+    monkeypatch.setattr("assistant.cli.console.width", 400, raising=False)
+    out = run_chat(monkeypatch, capsys, ["show my recent transactions"], customer="alice")
+    assert MARKUP_MERCHANT in out
+    assert "\x1b]8;" not in out  # no terminal hyperlink escape
