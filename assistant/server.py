@@ -315,13 +315,14 @@ def create_app() -> FastAPI:
         RunnableLambda(lambda inp: [HumanMessage((inp if isinstance(inp, ClassifyInput) else ClassifyInput.model_validate(inp)).text)])
         | intent_chain
         | RunnableLambda(_to_classify_output)
-    ).with_types(input_type=ClassifyInput, output_type=ClassifyOutput)
+    ).with_types(input_type=ClassifyInput, output_type=ClassifyOutput).with_config(
+        max_concurrency=settings.max_batch_concurrency)  # one batch cannot fill the worker threads
 
     conversations = Conversations(intent_chain)
     app.state.conversations = conversations
     app.router.add_event_handler("shutdown", conversations.close)
     assistant_chain = RunnableLambda(conversations.turn, name="banking_assistant").with_types(
-        input_type=AssistantInput, output_type=AssistantOutput)
+        input_type=AssistantInput, output_type=AssistantOutput).with_config(max_concurrency=settings.max_batch_concurrency)
 
     @app.post("/assistant/stream", dependencies=[Depends(require_customer), Depends(count_request)])
     async def assistant_stream(request: Request) -> EventSourceResponse:
