@@ -50,7 +50,7 @@ from chains.backends import BACKENDS, MissingBackend, get_backend
 from chains.guard import guard
 from chains.identity import authenticated_customer_id
 from models.base import (
-    BackendUnavailable, IntentChatModel, IntentPrediction, PerQueryError, resolve_thresholds,
+    BackendUnavailable, IntentChatModel, IntentPrediction, PerQueryError, query_text, resolve_thresholds,
 )
 
 log = logging.getLogger(__name__)
@@ -193,8 +193,10 @@ class _Policy(IntentChatModel):
         """The model of ``arm``. Raises ``ValueError`` for an invalid arm."""
         return self.models[arm] if arm in self.models else get_arm(arm)
 
-    def _prediction(self, arm: str, model: IntentChatModel, p: IntentPrediction, **more: Any) -> IntentPrediction:
-        """``p`` as answered by ``arm``: its backend, version and resolved thresholds in ``extra``."""
+    @staticmethod
+    def _prediction(model: IntentChatModel, p: IntentPrediction, **more: Any) -> IntentPrediction:
+        """``p`` as answered by ``model``: its backend, version and resolved thresholds in
+        ``extra``, plus ``more``."""
         extra = {**p.extra, "backend": model.backend_name, "model_version": model.model_version,
                  "thresholds": resolve_thresholds(p.extra.get("thresholds") or model.thresholds), **more}
         return IntentPrediction(p.intent, p.confidence, list(p.ranking), p.latency_ms, extra)
@@ -289,7 +291,7 @@ class CascadeIntentModel(_Policy):
                     still.append(i)
                     continue
                 latency[i] += p.latency_ms or per_query
-                answers[i] = self._prediction(arm, model, p, answered_by=arm)
+                answers[i] = self._prediction(model, p, answered_by=arm)
                 if p.confidence < answers[i].extra["thresholds"]["clarify_threshold"]:
                     still.append(i)
             pending = still
@@ -332,7 +334,13 @@ class RolloutIntentModel(_Policy):
         return assign_arm(key, self.arms())
 
     def _key(self, config: RunnableConfig | None, input: Any) -> str:
-        return customer_key(config) or f"text:{input if isinstance(input, str) else repr(input)}"
+        key = customer_key(config)
+        if key:
+            return key
+        try:
+            return f"text:{query_text(self._convert_input(input).to_messages())}"
+        except ValueError:  # no human message: the input's text form
+            return f"text:{input!r}"
 
     @property
     def model_version(self) -> str:
@@ -393,7 +401,7 @@ class RolloutIntentModel(_Policy):
             idx = [k for k, a in enumerate(arms) if a == arm]
             model = self.arm_model(arm)
             for k, p in zip(idx, model.classify_batch([texts[k] for k in idx])):
-                out[k] = self._prediction(arm, model, p, arm=arm, policy="rollout")
+                out[k] = self._prediction(model, p, arm=arm, policy="rollout")
         return out
 
 

@@ -146,6 +146,11 @@ def test_rollout_split_90_10_is_sticky_per_customer() -> None:
             assert meta["arm"] == expected and meta["model_version"] == expected.split("@")[1]
     batch = rollout.batch(["hi"] * 3, [{"configurable": {"customer_id": c}} for c in (1, 2, 3)])
     assert [m.response_metadata["arm"] for m in batch] == [first[1], first[2], first[3]]
+    # without a customer (offline eval) the text picks the arm, the same way every time
+    by_text = assign_arm("text:hi", arms)
+    assert rollout.invoke("hi").response_metadata["arm"] == by_text
+    (pred,) = rollout.classify_batch(["hi"])
+    assert pred.extra["arm"] == by_text and pred.extra["model_version"] == by_text.split("@")[1]
 
 
 def test_rollout_settings_are_checked() -> None:
