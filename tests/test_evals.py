@@ -375,3 +375,85 @@ def test_summarise_log_and_bench_log_cli(settings, tmp_path, capsys):
     assert "custom" in out and "0.85" in out and "gemini" in out
     assert eval_cli.cmd_bench_log(_parse(["bench-log", "--path", str(log), "--json"]), settings) == 0
     assert [json.loads(x)["backend"] for x in capsys.readouterr().out.splitlines()] == ["custom", "gemini"]
+
+
+# --- guard metrics, AUROC, robustness, label noise (issue 9) -----------------------------------
+
+class TableModel(IntentChatModel):
+    """Answers from a fixed table text -> (intent, confidence, ranking): a hand-made case whose
+    metrics are computed by hand below."""
+
+    backend_name: ClassVar[str] = "table"
+    table: dict = {}
+
+    def classify_batch(self, texts: list[str]) -> list[IntentPrediction]:
+        return [IntentPrediction(self.table[t][0], self.table[t][1], self.table[t][2],
+                                 extra={"thresholds": {"oos_threshold": 0.3, "clarify_threshold": 0.6}})
+                for t in texts]
+
+
+def test_guard_metrics_auroc_and_ece_on_a_hand_made_case(settings):
+    table = {
+        "a": ("card_arrival", 0.9, [("card_arrival", 0.9), ("out_of_scope", 0.05)]),   # routed, right
+        "b": ("card_arrival", 0.7, [("card_arrival", 0.7), ("lost_or_stolen_card", 0.2)]),  # routed, wrong
+        "c": ("lost_or_stolen_card", 0.5, [("lost_or_stolen_card", 0.5), ("card_arrival", 0.4)]),  # clarify
+        "d": ("out_of_scope", 0.8, [("out_of_scope", 0.8), ("card_arrival", 0.15)]),  # declined by label
+        "x": ("out_of_scope", 0.9, [("out_of_scope", 0.9), ("card_arrival", 0.05)]),  # OOS, declined by label
+        "y": ("card_arrival", 0.2, [("card_arrival", 0.2), ("out_of_scope", 0.1)]),  # OOS, declined by threshold
+        "z": ("card_arrival", 0.95, [("card_arrival", 0.95), ("out_of_scope", 0.01)]),  # OOS, routed
+    }
+    model = TableModel(table=table)
+    plain = settings.model_copy(update={"oos_threshold": None, "confidence_threshold": None})
+    rep = evaluate_model(model, ["a", "b", "c", "d"], ["card_arrival", "lost_or_stolen_card", "lost_or_stolen_card",
+                                                       "card_arrival"], oos_texts=["x", "y", "z"], settings=plain,
+                         latency_sample=0, progress=False)
+    assert rep.error is None
+    assert (rep.threshold, rep.clarify_threshold) == (0.3, 0.6)  # from response_metadata["thresholds"]
+    assert rep.accuracy == 0.5  # a and c right; d's out_of_scope counts as an error
+    assert rep.in_scope_rejection == 0.25 and rep.clarify_rate == 0.25
+    assert rep.routed_accuracy == 0.5  # a right, b wrong
+    assert rep.oos_rejection == pytest.approx(2 / 3)
+    # in-scope scores (best non-OOS confidence): a .9, b .7, c .5, d .15; OOS: x .05, y .2, z .95
+    # pairs (in > out): a beats x,y; b beats x,y; c beats x,y; d beats x -> 7 of 12
+    assert rep.oos_auroc == pytest.approx(7 / 12)
+    # ECE, 15 bins: .9 right (bin 13), .7 wrong (bin 10), .5 right (bin 7), .8 wrong (bin 11)
+    assert rep.ece == pytest.approx((0.1 + 0.7 + 0.5 + 0.8) / 4)
+    row = rep.summary()
+    assert row["in_scope_rejection"] == 0.25 and row["oos_auroc"] == round(7 / 12, 4)
+
+
+def test_robustness_on_a_real_model(tfidf_model, data):
+    from training.augment import KINDS
+
+    texts, labels = data.validation.texts[:120], data.validation.labels[:120]
+    rep = evaluate_model(tfidf_model, texts, labels, latency_sample=0, progress=False, robust=True, seed=5)
+    assert rep.error is None and set(rep.robustness_per_kind) == set(KINDS)
+    assert sum(v["n"] for v in rep.robustness_per_kind.values()) == 120
+    weighted = sum(v["accuracy"] * v["n"] for v in rep.robustness_per_kind.values()) / 120
+    assert rep.robustness_accuracy == pytest.approx(weighted, abs=1e-3)
+    # a word-level TF-IDF model loses accuracy on typos / abbreviations: the perturbation is real
+    assert 0.3 < rep.robustness_accuracy < rep.accuracy
+
+
+def test_label_noise_pairs_on_real_test_and_by_hand(data):
+    from evals.report import near_duplicate_label_pairs
+
+    pairs = near_duplicate_label_pairs(data.test.texts, data.test.labels)
+    assert {"text_a": "What are the fees for top-ups?", "label_a": "top_up_by_bank_transfer_charge",
+            "text_b": "What are the fees for top ups?", "label_b": "top_up_by_card_charge"} in pairs
+    assert near_duplicate_label_pairs(["Lost card!", "lost card", "lost-card?"], ["a", "a", "b"]) == [
+        {"text_a": "Lost card!", "label_a": "a", "text_b": "lost-card?", "label_b": "b"}]
+
+
+def test_cli_robustness_report_with_one_backend(tfidf_model, settings, tmp_path, capsys):
+    out_dir = tmp_path / "rob"
+    ns = _parse(["eval", "--backends", "custom", "--split", "validation", "--limit", "60", "--robustness",
+                 "--json", "--latency-sample", "5", "--out", str(out_dir), "--no-progress"])
+    assert eval_cli.cmd_eval(ns, _factory(tfidf_model, None), settings) == 0
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[0])
+    assert {"robustness_accuracy", "in_scope_rejection", "clarify_rate", "routed_accuracy", "ece"} <= set(row)
+    assert 0 <= row["robustness_accuracy"] <= 1 and set(row["robustness_per_kind"]) >= {"typo", "casing"}
+    md = (out_dir / "report.md").read_text()
+    assert "Robustness per perturbation kind" in md and "| typo (n=10)" in md
+    # one backend: no accuracy-vs-latency plot; the confusion plot exists
+    assert not (out_dir / "accuracy_vs_p50.png").exists() and (out_dir / "confusion_custom.png").is_file()

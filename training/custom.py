@@ -117,6 +117,19 @@ def _lr_at(step: int, total: int, warmup: int, peak: float) -> float:
     return peak * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
+def length_bucketed_batches(lengths: torch.Tensor, batch_size: int, pool: int = 50) -> list[torch.Tensor]:
+    """Random batches of row indices with similar lengths (less padding): rows are shuffled,
+    cut into pools of ``pool`` batches, sorted by length inside each pool, batched, and the
+    batches shuffled. lengths (N,) int -> list of index tensors (at most ``batch_size`` each)."""
+    perm = torch.randperm(len(lengths))
+    batches = []
+    for p in range(0, len(perm), pool * batch_size):
+        chunk = perm[p : p + pool * batch_size]
+        chunk = chunk[torch.argsort(lengths[chunk], stable=True)]
+        batches += list(torch.split(chunk, batch_size))
+    return [batches[i] for i in torch.randperm(len(batches)).tolist()]
+
+
 def label_space(intents: list[str], extras: ExtraData) -> list[str]:
     """Internal classes (index = logit): the 77 intents, check_balance, recent_transactions, the
     small-talk kinds ("small_talk:<kind>", sorted), out_of_scope."""
@@ -264,10 +277,9 @@ def train_custom(
         epoch += 1
         t_epoch = time.perf_counter()
         model.train()
-        perm = torch.randperm(n_rows)
+        batches = length_bucketed_batches(ids_len, cfg.batch_size)
         loss_sum = 0.0
-        for b in range(steps_per_epoch):
-            idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+        for idx in batches:
             ids = ids_all[idx, : int(ids_len[idx].max())]
             ngram_ids = None
             if grams_all is not None:
