@@ -258,18 +258,24 @@ _LINE_START = re.compile(r"^(\s*)([-+=>]|\d+(?=[.)]))")
 _BULLET = re.compile(r"^\s*[-*•]\s+(.*)$")
 
 
+WORD_JOINER = "\u2060"
+"""An invisible character that breaks GFM's autolink patterns without changing what is shown."""
+
+
 def escape_markdown(text: str) -> str:
     """``text`` with every character that Markdown (CommonMark + GFM, as Chainlit renders it)
-    could turn into a link, image, emphasis, code, heading, list, table, HTML, entity or
-    autolink backslash-escaped, so it shows exactly as written. Used for all answer text, which
-    carries third-party strings (merchant names, payees, references):
-    ``[x](https://e.invalid)`` shows as those characters, not as a link, and ``![](...)`` loads
-    no image. Bare URLs (``://``), ``www.`` names and e-mail addresses (``@``) are broken up
-    with escapes so GFM does not autolink them. Ordinary punctuation ('.', ',', ':', quotes,
+    could turn into a link, image, emphasis, code, heading, list, table, HTML or entity
+    backslash-escaped, so it shows exactly as written. Used for all answer text, which carries
+    third-party strings (merchant names, payees, references): ``[x](https://e.invalid)`` shows
+    as those characters, not as a link, and ``![](...)`` loads no image.
+
+    GFM also turns bare ``https://...``, ``www.`` names and e-mail addresses into links after
+    parsing (escapes do not stop that), so an invisible :data:`WORD_JOINER` goes after ``:``
+    in ``://``, after ``www`` and after ``@``. Ordinary punctuation ('.', ',', ':', quotes,
     currency signs) is left alone."""
     out = _INLINE_SPECIAL.sub(r"\\\1", text)
-    out = out.replace("://", "\\:\\/\\/")
-    out = re.sub(r"(?i)\b(www)\.", r"\1\\.", out)
+    out = out.replace("://", ":" + WORD_JOINER + "//").replace("@", "@" + WORD_JOINER)
+    out = re.sub(r"(?i)\b(www)\.", lambda m: m.group(1) + WORD_JOINER + ".", out)
     return _LINE_START.sub(lambda m: m.group(1) + ("\\" + m.group(2) if not m.group(2).isdigit() else m.group(2) + "\\"),
                            out, count=1)
 
@@ -404,8 +410,8 @@ def customer_reason(reason: str) -> str:
         return "Not connected: this bank has not set up access to it."
     if "no trained" in r or "train" in r:
         return "Not ready: it has not been trained on this server yet."
-    if "incomplete" in r or "missing" in r:
-        return "Not ready: its files are incomplete."
+    if "incomplete" in r or "not a complete" in r or "missing" in r:
+        return "Not ready: it has not been fully set up on this server."
     if "reach" in r or "connect" in r or "refused" in r:
         return "Its server cannot be reached right now."
     return "Not available right now."

@@ -173,7 +173,8 @@ async def resume(thread: dict[str, Any]) -> None:
     graph = await get_graph()
     pending = await apending_confirmation(graph, _config())
     if pending:
-        await _ask_confirmation(pending, {})
+        snap = await graph.aget_state(_config())
+        await _ask_confirmation(pending, (snap.values or {}).get("output") or {})
 
 
 @cl.on_settings_update
