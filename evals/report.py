@@ -139,10 +139,10 @@ def plot_accuracy_vs_latency(reports: Mapping[str, BackendReport], path: Path) -
 def plot_comparison(reports: Mapping[str, BackendReport], path: Path) -> Path | None:
     """Two panels sharing the accuracy axis (%): against p50 single-query latency (ms) and
     against the estimated cost per 1,000 queries (USD), both log scale; one labelled point per
-    backend with accuracy, p50 and cost (and the escalation rate of a cascade). None when no
-    backend has accuracy, p50 and cost."""
+    backend with accuracy, p50 and cost (and the escalation rate of a cascade). None unless at
+    least two backends have accuracy, p50 and cost (one point compares nothing)."""
     reps = [r for r in reports.values() if r.accuracy is not None and r.p50_ms and r.cost_per_1k_usd]
-    if not reps:
+    if len(reps) < 2:
         return None
     plt = _plt()
     fig, (ax_l, ax_c) = plt.subplots(1, 2, figsize=(11, 4.8), sharey=True)
@@ -166,7 +166,8 @@ def plot_comparison(reports: Mapping[str, BackendReport], path: Path) -> Path | 
     lo = min(r.accuracy for r in reps) * 100
     ax_l.set_ylim(max(0, lo - 10), 100)
     ax_l.set_ylabel("accuracy (%)")
-    fig.suptitle("Accuracy vs latency vs cost")
+    fig.suptitle(f"Accuracy vs latency vs cost (accuracy on n={max(r.n for r in reps)} rows, latency on "
+                 f"{', '.join(f'{r.backend} n={r.latency_n}' for r in reps)} single queries)", fontsize=10)
     fig.legend(loc="lower center", ncol=1, fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.06 + 0.04 * len(reps), 1, 1))
     fig.savefig(path, dpi=110)

