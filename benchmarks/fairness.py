@@ -6,8 +6,9 @@
 Phase 1: one client sends single ``/classify/invoke`` requests back to back for ``--seconds``.
 Phase 2: the same client again, while ``--batch-clients`` other clients (another customer's key)
 send ``/assistant/batch`` requests of ``--batch-size`` messages back to back. Prints, per phase,
-the single requests' count and latency p50/p99 (ms), and for phase 2 the batches' count, p50
-latency and statuses. Compare servers started with different ``BANKING_MAX_CONCURRENT_INFERENCE``
+the single requests' count and latency p50/p99 (ms), and for phase 2 the batches' count, p50/p99
+latency and statuses, as one JSON object. A single request that fails ends the run with its
+status and detail on stderr (exit code 1). Compare servers started with different ``BANKING_MAX_CONCURRENT_INFERENCE``
 (the queue in front of the intent model, assistant/http_limits/inference.py).
 
 Bounded like benchmarks/load.py: loopback servers only, at most 120 s per phase, at most 16
@@ -95,7 +96,15 @@ def main(argv: list[str] | None = None) -> int:
     if not (0 < a.seconds <= 120 and 0 <= a.batch_clients <= 16 and a.batch_size > 0):
         print("refused: --seconds in (0, 120], --batch-clients in [0, 16], --batch-size > 0", file=sys.stderr)
         return 2
-    print(json.dumps(asyncio.run(run(a.url.rstrip("/"), a.seconds, a.batch_clients, a.batch_size, a.timeout))))
+    try:
+        figures = asyncio.run(run(a.url.rstrip("/"), a.seconds, a.batch_clients, a.batch_size, a.timeout))
+    except httpx.HTTPStatusError as e:
+        print(f"error: {e.request.url.path} answered {e.response.status_code}: {e.response.text[:200]}", file=sys.stderr)
+        return 1
+    except httpx.HTTPError as e:
+        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(figures))
     return 0
 
 
