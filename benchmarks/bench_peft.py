@@ -1,11 +1,13 @@
-"""Benchmark the peft backend: BANKING77 test accuracy / macro-F1, per-query latency p50/p99 and
+"""Benchmark the peft backend: BANKING77 test accuracy / macro-F1, single-query latency p50/p99 and
 batched throughput, in-process (``local``) or through a vLLM server (``vllm``).
 
     python benchmarks/bench_peft.py                       # newest version, full 3,080-row test set
     python benchmarks/bench_peft.py --limit 500 --latency-queries 30
     python benchmarks/bench_peft.py --runtime vllm        # BANKING_PEFT_VLLM_BASE_URL etc.
+    python benchmarks/bench_peft.py --export-vllm DIR     # write DIR/base + DIR/adapter for vLLM, then exit
 
 Prints one JSON object (and writes it to --out when given). The test set is for reporting only.
+Latency is timed around ``classify_batch([text])`` after one warm-up call (weights loaded).
 """
 
 from __future__ import annotations
@@ -20,27 +22,35 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; returns the exit status (2 when the backend is unavailable)."""
     import numpy as np
     from sklearn.metrics import accuracy_score, f1_score
     from tqdm import tqdm
 
     from assistant.settings import get_settings
     from models.base import BackendUnavailable
-    from models.peft import PeftIntentModel, PeftSettings
+    from models.peft import PeftIntentModel, PeftSettings, export_for_vllm
     from training.data import load_banking77
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--version", type=Path, help="version folder (default: newest under <home>/models/peft)")
     ap.add_argument("--runtime", choices=["local", "vllm"], default=None)
     ap.add_argument("--limit", type=int, default=None, help="first N test rows (default: all 3,080)")
-    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--latency-queries", type=int, default=50, help="single-query calls timed for p50/p99")
-    ap.add_argument("--exhaustive", action="store_true", help="score all 77 labels instead of the beam")
+    ap.add_argument("--export-vllm", type=Path, help="write the vLLM export of the version here and exit")
     ap.add_argument("--out", type=Path)
     a = ap.parse_args(argv)
 
     ps = PeftSettings(inference_batch_size=a.batch_size)
-    model = PeftIntentModel(model_dir=a.version, runtime=a.runtime, exhaustive=a.exhaustive or None, peft_settings=ps)
+    model = PeftIntentModel(model_dir=a.version, runtime=a.runtime, peft_settings=ps)
+    if a.export_vllm:
+        path = model.version_dir()
+        if path is None:
+            print("no trained peft version to export", file=sys.stderr)
+            return 2
+        print(export_for_vllm(path, a.export_vllm))
+        return 0
     ok, reason = model.availability()
     if not ok:
         print(f"peft backend unavailable: {reason}", file=sys.stderr)
@@ -70,7 +80,6 @@ def main(argv: list[str] | None = None) -> int:
         "backend": "peft",
         "runtime": a.runtime or ps.runtime,
         "model_version": model.model_version,
-        "mode": "exhaustive" if a.exhaustive else f"beam{ps.beam_width}",
         "n_test": len(gold),
         "test_accuracy": float(accuracy_score(gold, pred)),
         "test_macro_f1": float(f1_score(gold, pred, average="macro")),
@@ -80,16 +89,23 @@ def main(argv: list[str] | None = None) -> int:
         "batch_size": a.batch_size,
         "throughput_qps": len(texts) / total_s,
         "first_call_s": round(load_s, 2),
+        "torch_threads": _threads(),
     }
-    if model.version_dir() and (model.version_dir() / "metrics.json").is_file() and (a.runtime or ps.runtime) == "local":
-        m = json.loads((model.version_dir() / "metrics.json").read_text())
-        result["training_seconds"] = m.get("training_seconds")
-        result["training_steps"] = m.get("steps")
-        result["n_train"] = m.get("n_train")
+    path = model.version_dir()
+    if path and (path / "metrics.json").is_file():
+        m = json.loads((path / "metrics.json").read_text())
+        result.update({k: m.get(k) for k in ("training_seconds_total", "steps", "epochs_run", "n_train",
+                                             "validation_accuracy", "learning_curve", "thresholds")})
     print(json.dumps(result, indent=2))
     if a.out:
         a.out.write_text(json.dumps(result, indent=2))
     return 0
+
+
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 if __name__ == "__main__":

@@ -305,7 +305,8 @@ def train_peft(
     staging = work / "final"
     if staging.exists():
         shutil.rmtree(staging)
-    trainer.model.save_pretrained(str(staging / ADAPTER_DIR))
+    # The label rows travel as trainable tokens; the resized embedding matrices need not be saved.
+    trainer.model.save_pretrained(str(staging / ADAPTER_DIR), save_embedding_layers=False)
     tokenizer.save_pretrained(str(staging / TOKENIZER_DIR))
     del trainer, model
 
