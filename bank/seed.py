@@ -33,7 +33,7 @@ from sqlalchemy import Engine, delete, select
 from bank.auth import hash_api_key, hash_password
 from bank.store import (
     Account, ApiKey, Card, CardTransaction, Customer, DirectDebit, FxRate, TopUp, Transfer,
-    create_schema, session_scope, utcnow,
+    create_schema, session_scope, setup_lock, utcnow,
 )
 
 __all__ = ["DemoCredential", "DEMO_USERS", "OPERATOR_KEY", "FX_RATES", "seed_demo"]
@@ -251,6 +251,11 @@ def seed_demo(engine: Engine, *, reset: bool = False, now: datetime | None = Non
     (alice, bob, carol, dave, operator).
     """
     now = now or utcnow()
+    with setup_lock(engine):  # several workers seeding a fresh database at once: each row once
+        return _seed(engine, reset, now)
+
+
+def _seed(engine: Engine, reset: bool, now: datetime) -> list[DemoCredential]:
     create_schema(engine)
     creds: list[DemoCredential] = []
     with session_scope(engine) as s:

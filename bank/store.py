@@ -15,13 +15,14 @@ timezone-aware UTC ``datetime`` objects in Python whatever the backend.
 
 from __future__ import annotations
 
+import fcntl
+import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from threading import Lock
 from typing import Any
 
 from sqlalchemy import (
@@ -38,6 +39,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    text,
     update,
 )
 from sqlalchemy.engine import make_url
@@ -47,7 +49,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = [
     "Base", "Customer", "ApiKey", "Account", "Card", "CardTransaction", "Transfer", "TopUp",
     "DirectDebit", "FxRate", "PendingAction", "Money", "InvalidAmount", "MONEY_DIGITS", "UTCDateTime",
-    "utcnow", "add_to_balance", "make_engine", "dispose_engine", "create_schema", "session_scope", "get_engine",
+    "utcnow", "add_to_balance", "make_engine", "dispose_engine", "create_schema", "setup_lock", "session_scope", "get_engine",
 ]
 
 
@@ -401,7 +403,7 @@ def add_to_balance(session: Session, account_id: int, delta: Decimal | int | str
 
 
 _ENGINES: dict[str, Engine] = {}
-_ENGINES_LOCK = Lock()
+_ENGINES_LOCK = threading.Lock()
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -450,9 +452,48 @@ def dispose_engine(url: str) -> None:
         engine.dispose()
 
 
+SETUP_LOCK_KEY = 0x62616E6B5F736574
+"""The PostgreSQL advisory lock key (signed 64-bit) of schema creation and demo seeding."""
+_SETUP_HELD = threading.local()
+
+
+@contextmanager
+def setup_lock(engine: Engine) -> Iterator[None]:
+    """Serialise set-up work (schema creation, demo seeding) between threads, processes and machines.
+
+    PostgreSQL: the session advisory lock ``SETUP_LOCK_KEY`` on a connection of its own; a SQLite
+    file: an exclusive ``flock`` on ``<database>.setup-lock``; in-memory SQLite: nothing. Blocks
+    until the lock is free, so workers starting together on a fresh database neither race on
+    ``CREATE TABLE`` nor insert the demo rows twice. Re-entrant within a thread.
+    """
+    if getattr(_SETUP_HELD, "depth", 0):
+        _SETUP_HELD.depth += 1
+        try:
+            yield
+        finally:
+            _SETUP_HELD.depth -= 1
+        return
+    with ExitStack() as stack:
+        if engine.dialect.name == "postgresql":
+            conn = stack.enter_context(engine.connect()).execution_options(isolation_level="AUTOCOMMIT")
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": SETUP_LOCK_KEY})
+            stack.callback(conn.execute, text("SELECT pg_advisory_unlock(:k)"), {"k": SETUP_LOCK_KEY})
+        elif engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+            f = stack.enter_context(open(f"{engine.url.database}.setup-lock", "a"))
+            fcntl.flock(f, fcntl.LOCK_EX)
+            stack.callback(fcntl.flock, f, fcntl.LOCK_UN)
+        _SETUP_HELD.depth = 1
+        try:
+            yield
+        finally:
+            _SETUP_HELD.depth = 0
+
+
 def create_schema(engine: Engine) -> None:
-    """Create every bank table that does not exist yet (idempotent)."""
-    Base.metadata.create_all(engine)
+    """Create every bank table that does not exist yet (idempotent; safe when several processes
+    start at once: see :func:`setup_lock`)."""
+    with setup_lock(engine):
+        Base.metadata.create_all(engine)
 
 
 @contextmanager

@@ -18,10 +18,12 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from bank.seed import seed_demo
-from bank.store import Account, PendingAction, Transfer, add_to_balance, make_engine, session_scope, utcnow
+from bank.store import (
+    Account, ApiKey, Customer, PendingAction, Transfer, add_to_balance, make_engine, session_scope, utcnow,
+)
 from bank.tools import ToolContext, confirm_action
 from db_backends import db_url  # noqa: F401 - fixture: SQLite and PostgreSQL
 
@@ -168,6 +170,18 @@ def add_to_balance_committed(engine, account_id: int, delta: Decimal) -> Decimal
     """``add_to_balance`` in its own committed transaction."""
     with session_scope(engine) as s:
         return add_to_balance(s, account_id, delta)
+
+
+def test_workers_starting_together_create_and_seed_once(db_url):
+    """Four workers start on a fresh database at the same moment (schema + demo seed): none
+    fails (no duplicate CREATE TABLE or customer) and each demo row exists once."""
+    engine = make_engine(db_url)
+    results = _at_once([lambda: seed_demo(engine) for _ in range(4)])
+    assert [type(r).__name__ for r in results] == ["list"] * 4, results
+    assert len({tuple(c.customer_id for c in r) for r in results}) == 1
+    with session_scope(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Customer)) == 4
+        assert s.scalar(select(func.count()).select_from(ApiKey)) == 5
 
 
 def test_checkpointer_resumes_a_thread_from_another_connection(db_url, trained_custom_model_dir, monkeypatch):
