@@ -269,6 +269,7 @@ def test_plain_step_confirmation_buttons_operator_view_and_backends(browser, ui_
         reason = available_backends()["peft"]["reason"]  # what /health reports, e.g. "... not installed ..."
         assert customer_reason(reason) in dialog.split("Fine-tuned language model: not available")[1]
         assert reason not in dialog and "pip" not in dialog and "`" not in dialog
+        page.wait_for_timeout(800)  # the dialog's fade-in
         page.screenshot(path=str(shots / "settings.png"))
         # The operator view and gemini for the next message.
         page.locator("#details").click()
