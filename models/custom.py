@@ -8,7 +8,8 @@ to share between concurrent requests (the module is read-only in eval mode).
 Labels: the 77 BANKING77 intents plus ``training.data.EXTRA_LABELS``. Internally small talk is
 split into its kinds ("small_talk:greeting", ...); their probabilities are summed into
 ``small_talk`` and the most likely kind is returned as ``response_metadata["small_talk_kind"]``.
-Logits are divided by the temperature fitted on validation (Guo et al. 2017) before the softmax;
+Logits are divided by the temperature fitted on validation (Guo et al. 2017) and the
+out-of-scope logit shifted by the bias chosen on validation before the softmax;
 ``response_metadata["thresholds"]`` carries the guard thresholds saved with the version.
 """
 
@@ -31,11 +32,22 @@ from assistant.settings import get_settings
 from models.base import TOP_K, BackendUnavailable, IntentChatModel, IntentPrediction
 from models.transformer import IntentTransformer, TransformerConfig
 from models.versions import is_complete, latest
-from training.data import SMALL_TALK, public_label
+from training.data import OUT_OF_SCOPE, SMALL_TALK, public_label
 from training.tokenizer import encode_inputs, load_tokenizer
 
 ARTIFACT_FILES = ("model.safetensors", "tokenizer.json", "config.json", "labels.json", "metrics.json")
 REQUIRED_FILES = ARTIFACT_FILES
+
+
+def calibrated_probs(logits: np.ndarray, temperature: float, oos_bias: float, oos_index: int | None) -> np.ndarray:
+    """softmax(logits / temperature + bias on the out-of-scope column): logits (N, C) float ->
+    probabilities (N, C) float64. ``oos_index`` None = no out-of-scope class (bias ignored)."""
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    if oos_index is not None and oos_bias:
+        z[:, oos_index] += oos_bias
+    z -= z.max(1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(1, keepdims=True)
 
 
 def public_probs(probs: np.ndarray, classes: list[str]) -> tuple[list[str], np.ndarray]:
@@ -68,6 +80,16 @@ class LoadedModel:
     def temperature(self) -> float:
         """Softmax temperature fitted on validation (1.0 for versions without one)."""
         return float(self.metrics.get("temperature", 1.0))
+
+    @property
+    def oos_bias(self) -> float:
+        """Bias added to the out_of_scope logit after the temperature (chosen on validation; 0 if none)."""
+        return float(self.metrics.get("oos_logit_bias", 0.0))
+
+    @property
+    def oos_index(self) -> int | None:
+        """Logit position of out_of_scope, or None for a model without that class."""
+        return self.labels.index(OUT_OF_SCOPE) if OUT_OF_SCOPE in self.labels else None
 
     @property
     def version(self) -> str:
@@ -179,7 +201,7 @@ class CustomIntentModel(IntentChatModel):
             with torch.inference_mode():
                 cfg = lm.model.cfg
                 ids, ngrams = encode_inputs(lm.tokenizer, chunk, cfg.max_len, cfg.ngram_buckets)
-                probs = torch.softmax(lm.model(ids, ngrams) / lm.temperature, dim=-1).numpy()
+                probs = calibrated_probs(lm.model(ids, ngrams).numpy(), lm.temperature, lm.oos_bias, lm.oos_index)
             labels, pub = public_probs(probs, lm.labels)
             top = np.argsort(-pub, axis=1)[:, :TOP_K]
             per_query_ms = (time.perf_counter() - t0) * 1000.0 / len(chunk)

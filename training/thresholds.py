@@ -67,13 +67,15 @@ def tune_thresholds(
     val_declined: np.ndarray | None = None,
     oos_declined: np.ndarray | None = None,
     max_in_scope_rejection: float = 0.01,
+    oos_weights: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Choose the guard thresholds (see the module docstring).
 
     val_confidence (N,) float top-1 confidences on in-scope validation rows; val_correct (N,)
     bool; oos_confidence (M,) float on out-of-scope tuning queries (M may be 0: oos_threshold
     is then 0). ``val_declined`` (N,) / ``oos_declined`` (M,) bool: rows whose top label already
-    is ``out_of_scope`` (declined whatever the threshold); default none.
+    is ``out_of_scope`` (declined whatever the threshold); default none. ``oos_weights`` (M,)
+    float: weight of each out-of-scope row in the rejection rate (default equal).
 
     Returns {"oos_threshold", "clarify_threshold", "oos_rejection", "in_scope_kept",
     "accepted_precision", "clarify_rate"} (fractions in 0-1), measured on these rows.
@@ -83,13 +85,15 @@ def tune_thresholds(
     oc = np.asarray(oos_confidence, dtype=np.float64)
     vd = np.zeros(vc.shape, bool) if val_declined is None else np.asarray(val_declined, dtype=bool)
     od = np.zeros(oc.shape, bool) if oos_declined is None else np.asarray(oos_declined, dtype=bool)
+    w = np.ones(oc.shape) if oos_weights is None else np.asarray(oos_weights, dtype=np.float64)
+    w = w / w.sum() if w.size else w
     oos_t = 0.0
     if oc.size:
         best = -1.0
         for t in np.unique(np.concatenate([vc, oc, [0.0]])):
             if (vd | (vc < t)).mean() > max_in_scope_rejection:
                 break  # candidates ascend: in-scope rejection only grows from here
-            declined = (od | (oc < t)).mean()
+            declined = float(((od | (oc < t)) * w).sum())
             if declined > best:
                 best, oos_t = declined, float(t)
     kept = ~vd & (vc >= oos_t)
@@ -103,7 +107,7 @@ def tune_thresholds(
     return {
         "oos_threshold": oos_t,
         "clarify_threshold": clarify_t,
-        "oos_rejection": float((od | (oc < oos_t)).mean()) if oc.size else 0.0,
+        "oos_rejection": float(((od | (oc < oos_t)) * w).sum()) if oc.size else 0.0,
         "in_scope_kept": float(kept.mean()) if kept.size else 0.0,
         "accepted_precision": float(ok[routed].mean()) if routed.any() else 0.0,
         "clarify_rate": float((kept & ~routed).mean()) if kept.size else 0.0,
