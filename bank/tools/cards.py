@@ -47,7 +47,8 @@ def card_arrival(ctx: ToolContext) -> ToolResult:
         answer += ("\nIt is now past the expected date. If it has not arrived within 7 more days, tell me and "
                    "I will freeze it and send a replacement free of charge.")
     else:
-        answer += "\nOnce it arrives, you can activate it here or in the app."
+        answer += ("\nOnce it arrives, you can activate it here or in the app." if len(cards) == 1 else
+                   "\nOnce they arrive, you can activate them here or in the app.")
     return ctx.result(answer, {"cards_in_transit": [card_dict(c) for c in cards], "late": [c.id for c in late]})
 
 
