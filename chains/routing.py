@@ -43,7 +43,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.base import RunnableBindingBase
 from langchain_core.runnables.config import get_config_list, run_in_executor
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from assistant.settings import get_settings
 from chains.backends import BACKENDS, MissingBackend, get_backend
@@ -212,6 +212,11 @@ class CascadeIntentModel(_Policy):
 
     backend_name: ClassVar[str] = "cascade"
     order: str | None = None
+    availability_ttl_s: float = 10.0
+    """How long an arm's ``availability()`` answer is reused (seconds; 0 = ask every call), so a
+    query does not pay for each arm's check (a settings read, a folder scan)."""
+
+    _checked: dict[str, tuple[float, bool, str]] = PrivateAttr(default_factory=dict)
 
     def arms(self) -> list[str]:
         """The cascade's arms in order. Raises ``ValueError`` for an invalid or nested arm."""
@@ -226,8 +231,17 @@ class CascadeIntentModel(_Policy):
     def _members(self) -> list[tuple[str, IntentChatModel]]:
         return [(a, self.arm_model(a)) for a in self.arms()]
 
+    def _arm_up(self, arm: str, model: IntentChatModel) -> tuple[bool, str]:
+        """``model.availability()``, reused for ``availability_ttl_s`` seconds."""
+        now = time.monotonic()
+        seen = self._checked.get(arm)
+        if seen is None or now - seen[0] >= self.availability_ttl_s:
+            seen = (now, *model.availability())
+            self._checked[arm] = seen
+        return seen[1], seen[2]
+
     def _available(self) -> list[tuple[str, IntentChatModel]]:
-        return [(a, m) for a, m in self._members() if m.availability()[0]]
+        return [(a, m) for a, m in self._members() if self._arm_up(a, m)[0]]
 
     @property
     def model_version(self) -> str:
@@ -270,7 +284,7 @@ class CascadeIntentModel(_Policy):
         for arm, model in self._members():
             if not pending:
                 break
-            ok, reason = model.availability()
+            ok, reason = self._arm_up(arm, model)
             if not ok:
                 reasons.append(f"{arm}: {reason}")
                 continue
