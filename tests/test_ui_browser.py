@@ -9,7 +9,7 @@ pointing the real gemini backend at the project's local fake of the Gemini REST 
 (tests/fake_gemini.py, a real HTTP server on 127.0.0.1) with a dummy key: switching to it in the
 settings must make the next turn's technical step report ``gemini`` and must reach that server.
 
-The guard thresholds are pinned (out of scope below 0.1, clarify below 0.5) in the server and in
+The guard thresholds are pinned (out of scope below 0.2, clarify below 0.5) in the server and in
 this process, so the test can pick, with the same model, a message that asks to clarify.
 """
 
@@ -34,13 +34,17 @@ from servers import free_port, running_server
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 TIMEOUT_MS = 90_000  # one turn on a loaded 2-core machine
-THRESHOLDS = {"BANKING_OOS_THRESHOLD": "0.1", "BANKING_CLARIFY_THRESHOLD": "0.5", "BANKING_CONFIDENCE_THRESHOLD": "0.5"}
+THRESHOLDS = {"BANKING_OOS_THRESHOLD": "0.2", "BANKING_CLARIFY_THRESHOLD": "0.5", "BANKING_CONFIDENCE_THRESHOLD": "0.5"}
 NO_PEFT = Path(__file__).resolve().parent / "no-such-peft-model"  # an absent model folder: peft unavailable
 MARKDOWN_MERCHANT = "[refund here](https://example.invalid/x) ![](https://example.invalid/p.png)"
 CLARIFY_CANDIDATES = [
     "card", "money", "my card", "payment", "help", "transfer", "account", "charge", "top up", "cash",
     "problem with my card", "something is wrong with my account", "question about money", "fee",
     "is it possible", "what about the card", "where is it", "it is not there", "why", "the app",
+]
+OUT_OF_SCOPE_CANDIDATES = [
+    "what's a good pizza recipe", "pizza", "what is the weather in paris", "who won the football yesterday",
+    "tell me a joke", "how tall is mount everest", "play some jazz", "translate hello into french",
 ]
 
 
@@ -297,6 +301,8 @@ def test_plain_step_confirmation_buttons_operator_view_and_backends(browser, ui_
 
 
 def test_clarifying_question_offers_buttons_and_the_choice_is_answered(browser, ui_url, shots) -> None:
+    from chains.guard import OUT_OF_SCOPE_ANSWER
+
     picked = next(((t, a[2]) for t in CLARIFY_CANDIDATES if (a := _guard_action(t))[0] == "clarify"), None)
     assert picked is not None, "no candidate message makes this model ask to clarify"
     text, choices = picked
@@ -316,6 +322,16 @@ def test_clarifying_question_offers_buttons_and_the_choice_is_answered(browser, 
         page.get_by_text(f"Understood: {titles[0]}").wait_for()  # the chosen intent was answered
         assert page.get_by_text(labels[0], exact=True).count() == 1  # the choice is echoed
         assert page.get_by_role("button", name="Something else").count() == 0
+
+        # Out of scope: the polite answer, with no "Understood" line and no step.
+        oos = next((t for t in OUT_OF_SCOPE_CANDIDATES if _guard_action(t)[0] == "out_of_scope"), None)
+        assert oos is not None, "no candidate message is out of scope for this model"
+        n_understood = page.get_by_text("Understood:").count()
+        _send(page, oos)
+        page.get_by_text(OUT_OF_SCOPE_ANSWER[:40]).wait_for()
+        page.wait_for_timeout(1500)
+        assert page.get_by_text("Understood:").count() == n_understood
+        assert "Used" not in page.locator("body").inner_text()
     finally:
         ctx.close()
 
