@@ -95,14 +95,19 @@ class HistoryDataLayer(SQLAlchemyDataLayer):
         return threads
 
 
+def data_layer_for(database_url: str) -> HistoryDataLayer:
+    """The history store on the database of the (synchronous) SQLAlchemy ``database_url``; its
+    tables must exist (assistant/ui.py ``create_chainlit_tables``)."""
+    url = async_database_url(database_url)
+    connect_args = {"timeout": 30} if url.startswith("sqlite") else {}  # seconds to wait for a write lock
+    return HistoryDataLayer(conninfo=url, connect_args=connect_args)
+
+
 @cl.data_layer
 def data_layer() -> HistoryDataLayer:
-    """The conversation-history store (created on first use by Chainlit)."""
-    engine = get_engine()
-    create_chainlit_tables(engine)
-    url = async_database_url(get_settings().resolved_database_url)
-    connect_args = {"timeout": 30} if url.startswith("sqlite") else {}
-    return HistoryDataLayer(conninfo=url, connect_args=connect_args)
+    """The conversation-history store on the project's database (called once by Chainlit)."""
+    create_chainlit_tables(get_engine())
+    return data_layer_for(get_settings().resolved_database_url)
 
 
 # ----------------------------------------------------------------------------- login, session

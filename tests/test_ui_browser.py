@@ -29,6 +29,7 @@ from sqlalchemy import select
 
 from assistant.ui import WORD_JOINER
 from bank.store import Card, CardTransaction, Customer, session_scope
+from db_backends import db_url  # noqa: F401 - the SQLite + PostgreSQL fixture
 from servers import free_port, running_server
 
 REPO = Path(__file__).resolve().parent.parent
@@ -477,3 +478,56 @@ def test_backend_reasons_in_customer_words() -> None:
     assert opts[0]["reason"] == ""
     assert opts[1]["reason"] == "Not ready: it has not been trained on this server yet."
     assert opts[2]["reason"] == "Not connected: this bank has not set up access to it."
+
+
+def test_history_store_keeps_each_customers_threads_on_sqlite_and_postgresql(db_url, tmp_path) -> None:  # noqa: F811
+    """The UI's conversation history (Chainlit's SQLAlchemy data layer on the project database,
+    tables from assistant/ui.py) on both databases: a thread and its messages read back with
+    decoded metadata, its author is the customer, and the other customer's list is empty."""
+    import asyncio
+    import uuid
+
+    from sqlalchemy import create_engine
+
+    os.environ.setdefault("CHAINLIT_APP_ROOT", str(tmp_path))  # chainlit reads its root on import
+    from chainlit.types import Pagination, ThreadFilter
+    from chainlit.user import User
+
+    from assistant.ui import create_chainlit_tables
+    from assistant.ui_app import HistoryDataLayer, data_layer_for
+
+    engine = create_engine(db_url)
+    try:
+        create_chainlit_tables(engine)
+        create_chainlit_tables(engine)  # idempotent
+    finally:
+        engine.dispose()
+
+    async def scenario() -> tuple:
+        layer = data_layer_for(db_url)
+        assert isinstance(layer, HistoryDataLayer)
+        try:
+            alice = await layer.create_user(User(identifier="alice", metadata={"customer_id": 1}))
+            bob = await layer.create_user(User(identifier="bob", metadata={"customer_id": 2}))
+            tid = str(uuid.uuid4())
+            await layer.update_thread(tid, name="Where is my new card?", user_id=alice.id, metadata={"k": 1})
+            create_step = getattr(HistoryDataLayer.create_step, "__wrapped__")  # outside a Chainlit session
+            for i, (kind, text) in enumerate([("user_message", "Where is my new card?"),
+                                              ("assistant_message", "Your card is on its way.")]):
+                await create_step(layer, {"id": str(uuid.uuid4()), "threadId": tid, "name": kind, "type": kind,
+                                          "streaming": False, "output": text, "metadata": {"n": i},
+                                          "createdAt": f"2026-11-30T10:00:0{i}Z"})
+            thread = await layer.get_thread(tid)
+            author = await layer.get_thread_author(tid)
+            mine = await layer.list_threads(Pagination(first=10), ThreadFilter(userId=alice.id))
+            theirs = await layer.list_threads(Pagination(first=10), ThreadFilter(userId=bob.id))
+            return tid, thread, author, mine.data, theirs.data
+        finally:
+            await layer.close()
+
+    tid, thread, author, mine, theirs = asyncio.run(scenario())
+    assert thread["name"] == "Where is my new card?" and thread["metadata"] == {"k": 1}
+    assert [s["output"] for s in thread["steps"]] == ["Where is my new card?", "Your card is on its way."]
+    assert [s["metadata"] for s in thread["steps"]] == [{"n": 0}, {"n": 1}]
+    assert author == "alice"
+    assert [t["id"] for t in mine] == [tid] and theirs == []
