@@ -232,12 +232,16 @@ def chainlit_tables(metadata: Any) -> None:
 
 def create_chainlit_tables(engine: Any) -> None:
     """Create the conversation-history tables (:func:`chainlit_tables`) in ``engine``'s database
-    when missing (idempotent)."""
+    when missing (idempotent; under the bank's set-up lock, so UIs starting together do not race
+    on ``CREATE TABLE``)."""
     from sqlalchemy import MetaData
+
+    from bank.store import setup_lock
 
     md = MetaData()
     chainlit_tables(md)
-    md.create_all(engine, checkfirst=True)
+    with setup_lock(engine):
+        md.create_all(engine, checkfirst=True)
 
 
 def async_database_url(url: str) -> str:
