@@ -61,10 +61,10 @@ def test_short_training_run_learns_banking77(trained_custom_model_dir: Path, ban
     assert 0.0 <= t["oos_threshold"] <= t["clarify_threshold"] <= 1.0
     # the learned class + threshold decline most of the reporting half of oos_dev, unseen in training
     assert t["report_half_oos_rejection"] > 0.7, t
-    # the threshold declines at most 1 % of in-scope validation rows beyond what the learned class
-    # declines by itself (0.0 = the class alone already uses the budget); this tiny model: < 3 % in all
-    assert t["oos_threshold"] == 0.0 or 1 - t["in_scope_kept"] <= 0.0101
-    assert 1 - t["in_scope_kept"] < 0.03
+    # at most 1.5 % of BANKING77 validation rows declined (0.0 = the learned class alone already
+    # uses the budget); with small talk and account rows this tiny model declines < 5 % in all
+    assert t["oos_threshold"] == 0.0 or 1 - t["budget_rows_kept"] <= 0.0151
+    assert 1 - t["in_scope_kept"] < 0.05
     assert 0.2 < metrics["temperature"] < 5.0 and 0 <= metrics["validation_ece"] < 0.1
 
 
@@ -195,3 +195,17 @@ def test_teacher_soft_labels_are_real_and_cached(banking77, tmp_path: Path) -> N
     assert again.cache_hit and again.cache_path == first.cache_path and np.array_equal(again.probs, first.probs)
     other = teacher_soft_labels(*args[:4], queries[:2], *args[5:], progress=False)  # other texts: new key
     assert not other.cache_hit and other.cache_path != first.cache_path
+
+
+def test_recalibrate_keeps_the_weights_and_serves_the_new_thresholds(trained_custom_model_dir: Path, tmp_path: Path) -> None:
+    from training.custom import OOS_BIAS_GRID, recalibrate
+
+    new = recalibrate(trained_custom_model_dir, out_root=tmp_path / "custom")
+    assert new.parent == tmp_path / "custom" and (new / "COMPLETE").is_file()
+    assert (new / "model.safetensors").read_bytes() == (trained_custom_model_dir / "model.safetensors").read_bytes()
+    old_m = json.loads((trained_custom_model_dir / "metrics.json").read_text())
+    m = json.loads((new / "metrics.json").read_text())
+    assert m["recalibrated_from"] == trained_custom_model_dir.name and m["oos_logit_bias"] in OOS_BIAS_GRID
+    assert m["temperature"] == pytest.approx(old_m["temperature"])  # same weights, same validation rows
+    meta = CustomIntentModel(model_dir=new).invoke("how do I get a new card?").response_metadata
+    assert meta["thresholds"]["oos_threshold"] == m["thresholds"]["oos_threshold"]

@@ -360,8 +360,9 @@ def calibrate(model: IntentTransformer, tok, classes: list[str], data: Banking77
 
     1. Temperature scaling (Guo et al. 2017) on the validation logits (all classes).
     2. An additive bias on the ``out_of_scope`` logit (grid ``OOS_BIAS_GRID``) and, for each,
-       ``tune_thresholds`` with at most ``max_in_scope_rejection`` of in-scope validation rows
-       declined; kept: the bias whose thresholds decline the most out-of-scope tuning rows
+       ``tune_thresholds`` with at most ``max_in_scope_rejection`` of the BANKING77 validation
+       rows declined (the quantity the in_scope_rejection target measures; the small-talk and
+       account rows' rejection is reported in ``in_scope_kept``); kept: the bias whose thresholds decline the most out-of-scope tuning rows
        (the mean of the tuning half of oos_dev.json and the held-out outliers, so the small
        oos_dev half weighs as much as the 910 outliers).
     Returns the metrics.json fields: labels, temperature, oos_logit_bias, thresholds (with
@@ -380,6 +381,7 @@ def calibrate(model: IntentTransformer, tok, classes: list[str], data: Banking77
     gold_pub = np.array([labels_pub.index(public_label(classes[i])[0]) for i in val_y])
     in_scope = np.array([labels_pub[g] != OUT_OF_SCOPE for g in gold_pub])
     oos_idx = labels_pub.index(OUT_OF_SCOPE)
+    is_b77 = np.arange(len(val_y)) < len(data.validation)
     n_tune = len(oos_tune)
     best = None
     for bias in OOS_BIAS_GRID:
@@ -392,8 +394,9 @@ def calibrate(model: IntentTransformer, tok, classes: list[str], data: Banking77
         weights = np.concatenate([np.full(n_tune, 0.5 / max(1, n_tune)), np.full(n_out, 0.5 / max(1, n_out))])
         thr = tune_thresholds(vconf[in_scope], (vtop == gold_pub)[in_scope], tune_conf,
                               val_declined=vtop[in_scope] == oos_idx, oos_declined=tune_declined,
-                              max_in_scope_rejection=max_in_scope_rejection, oos_weights=weights)
-        feasible = 1 - thr["in_scope_kept"] <= max_in_scope_rejection + 1e-9
+                              max_in_scope_rejection=max_in_scope_rejection, oos_weights=weights,
+                              budget_rows=is_b77[in_scope])
+        feasible = 1 - thr["budget_rows_kept"] <= max_in_scope_rejection + 1e-9
         key = (feasible, thr["oos_rejection"], -abs(bias))
         if best is None or key > best[0]:
             rep = op[n_tune:]

@@ -68,6 +68,7 @@ def tune_thresholds(
     oos_declined: np.ndarray | None = None,
     max_in_scope_rejection: float = 0.01,
     oos_weights: np.ndarray | None = None,
+    budget_rows: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Choose the guard thresholds (see the module docstring).
 
@@ -75,7 +76,9 @@ def tune_thresholds(
     bool; oos_confidence (M,) float on out-of-scope tuning queries (M may be 0: oos_threshold
     is then 0). ``val_declined`` (N,) / ``oos_declined`` (M,) bool: rows whose top label already
     is ``out_of_scope`` (declined whatever the threshold); default none. ``oos_weights`` (M,)
-    float: weight of each out-of-scope row in the rejection rate (default equal).
+    float: weight of each out-of-scope row in the rejection rate (default equal). ``budget_rows``
+    (N,) bool: the in-scope rows whose rejection the budget limits (default all); ``in_scope_kept``
+    is reported over all rows.
 
     Returns {"oos_threshold", "clarify_threshold", "oos_rejection", "in_scope_kept",
     "accepted_precision", "clarify_rate"} (fractions in 0-1), measured on these rows.
@@ -87,11 +90,12 @@ def tune_thresholds(
     od = np.zeros(oc.shape, bool) if oos_declined is None else np.asarray(oos_declined, dtype=bool)
     w = np.ones(oc.shape) if oos_weights is None else np.asarray(oos_weights, dtype=np.float64)
     w = w / w.sum() if w.size else w
+    budget = np.ones(vc.shape, bool) if budget_rows is None else np.asarray(budget_rows, dtype=bool)
     oos_t = 0.0
     if oc.size:
         best = -1.0
         for t in np.unique(np.concatenate([vc, oc, [0.0]])):
-            if (vd | (vc < t)).mean() > max_in_scope_rejection:
+            if (vd | (vc < t))[budget].mean() > max_in_scope_rejection:
                 break  # candidates ascend: in-scope rejection only grows from here
             declined = float(((od | (oc < t)) * w).sum())
             if declined > best:
@@ -109,6 +113,7 @@ def tune_thresholds(
         "clarify_threshold": clarify_t,
         "oos_rejection": float(((od | (oc < oos_t)) * w).sum()) if oc.size else 0.0,
         "in_scope_kept": float(kept.mean()) if kept.size else 0.0,
+        "budget_rows_kept": float(kept[budget].mean()) if budget.any() else 0.0,
         "accepted_precision": float(ok[routed].mean()) if routed.any() else 0.0,
         "clarify_rate": float((kept & ~routed).mean()) if kept.size else 0.0,
     }
