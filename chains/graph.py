@@ -50,7 +50,7 @@ from bank.store import get_engine
 from bank.tools import ProposalRefused, run_tool
 from chains.assistant import AssistantInput, AssistantOutput, validate_message
 from chains.confirmation import answer_pending, decide, supersede, yes_or_no
-from chains.guard import GuardDecision, UnknownChoice, guard
+from chains.guard import CLASSIFICATION_FIELDS, GuardDecision, UnknownChoice, guard
 from chains.identity import authenticated_customer_id
 from chains.intent import build_intent_chain
 from chains.small_talk import small_talk_reply
@@ -147,7 +147,8 @@ def build_graph(checkpointer: Any = None, intent_chain: Runnable | None = None):
         reply = yes_or_no(text)
         if pending:
             if reply is not None:  # (b) a bare yes/no right after the proposal
-                return done(answer_pending(cid, pending, reply), **({} if reply else {"context": None}))
+                decided = _with_classification(answer_pending(cid, pending, reply), state.get("output"))
+                return done(decided, **({} if reply else {"context": None}))
             turn["notice"] = supersede(cid, pending)  # moved on: closed, and handled as a new request
         elif reply is not None:
             return done(AssistantOutput(answer=NOTHING_PENDING_ANSWER, status="answered"))
@@ -219,11 +220,8 @@ def build_graph(checkpointer: Any = None, intent_chain: Runnable | None = None):
             if not isinstance(reply, str):
                 raise ValueError("resume a confirmation with true/false, {'approve': bool} or the customer's reply text")
             return Command(goto="classify", update={"messages": [HumanMessage(reply)]})
-        decided = answer_pending(cid, pending, approve)
-        keep = {k: state["output"].get(k) for k in ("intent", "confidence", "ranking", "backend", "model_version",
-                                                     "latency_ms")}
-        merged = {**decided.model_dump(mode="json"), **keep}
-        update: dict[str, Any] = {"output": merged, "pending": None, "notice": ""}
+        decided = _with_classification(answer_pending(cid, pending, approve), state.get("output"))
+        update: dict[str, Any] = {"output": decided.model_dump(mode="json"), "pending": None, "notice": ""}
         if not approve:
             update["context"] = None
         return Command(goto="respond", update=update)
@@ -262,6 +260,15 @@ def build_graph(checkpointer: Any = None, intent_chain: Runnable | None = None):
     g.add_conditional_edges("tool", after_tool)
     g.add_edge("respond", END)
     return g.compile(checkpointer=checkpointer, name="banking_assistant")
+
+
+def _with_classification(decided: AssistantOutput, proposal: dict[str, Any] | None) -> AssistantOutput:
+    """A decision's output carrying the classification of the proposal it decides (intent,
+    confidence, ranking, backend, model version, latency), so the answer says what it was about."""
+    if not proposal:
+        return decided
+    keep = {k: proposal[k] for k in CLASSIFICATION_FIELDS if proposal.get(k) is not None}
+    return AssistantOutput.model_validate({**decided.model_dump(mode="json"), **keep})
 
 
 def _with_notice(out: AssistantOutput, notice: str | None) -> AssistantOutput:

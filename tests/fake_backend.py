@@ -16,6 +16,8 @@ RULES: list[tuple[str, list[tuple[str, float]]]] = [
     ("i lost my card my crad hasnt arived", [("lost_or_stolen_card", 0.9), ("card_arrival", 0.05)]),
     ("cancel the transfer i just made asdf", [("cancel_transfer", 0.91), ("pending_transfer", 0.04)]),
     ("i lost my card what about", [("lost_or_stolen_card", 0.85), ("card_arrival", 0.05)]),
+    ("where is my new card? what about", [("card_arrival", 0.88), ("card_delivery_estimate", 0.06)]),
+    ("where is my new card", [("card_arrival", 0.93), ("card_delivery_estimate", 0.04)]),
     ("lost my card", [("lost_or_stolen_card", 0.95), ("compromised_card", 0.03)]),
     ("my crad hasnt arived", [("card_arrival", 0.45), ("lost_or_stolen_card", 0.3), ("card_delivery_estimate", 0.2)]),
     ("exchange rate", [("exchange_rate", 0.93), ("card_payment_wrong_exchange_rate", 0.04)]),

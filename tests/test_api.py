@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -59,8 +62,11 @@ def test_guard_asks_a_clarifying_question(client: TestClient, thresholds) -> Non
     r = client.post("/assistant/invoke", json={"input": {"message": "my card payment"}}, headers=ALICE)
     out = r.json()["output"]
     assert out["status"] == "clarify" and out["tool"] is None
-    top = [x["intent"].rstrip("?").replace("_", " ") for x in out["ranking"][:3]]
-    assert all(t in out["answer"] for t in top)
+    from chains.intent_titles import intent_title
+
+    top = [x["intent"] for x in out["ranking"] if x["intent"] not in ("out_of_scope", "small_talk")][:3]
+    assert [c["intent"] for c in out["choices"]] == top
+    assert all(intent_title(t) in out["answer"] for t in top) and "_" not in out["answer"]
 
 
 def _ids() -> dict[str, int]:
@@ -138,7 +144,8 @@ def test_assistant_answers_with_customer_data_and_isolation(client: TestClient) 
         alice_last4 = {c.last4 for c in s.scalars(select(Card).where(Card.customer_id == _ids()["alice"]))}
     r = client.post("/assistant/invoke", json={"input": {"message": "My new card still hasn't arrived, where is it?"}}, headers=BOB)
     assert r.status_code == 200
-    assert not any(l4 in r.text for l4 in alice_last4)
+    shown = r.json()["output"]["answer"] + " " + json.dumps(r.json()["output"]["data"])
+    assert not any(re.search(rf"\b{l4}\b", shown) for l4 in alice_last4)
 
 
 def test_freeze_card_needs_confirmation_and_is_idempotent(client: TestClient) -> None:

@@ -156,6 +156,17 @@ def test_declined_context_cannot_propose_again_from_a_vague_follow_up(graph, ban
     assert [c["intent"] for c in out["choices"]] == ["card_arrival", "lost_or_stolen_card", "card_delivery_estimate"]
 
 
+def test_a_vague_follow_up_is_understood_in_context(graph, bank) -> None:
+    """Alone "what about the other one?" is in scope but unsure (clarify); after an answered
+    request it is classified together with it and reaches that (read-only) tool."""
+    conf = thread(bank["alice"])
+    assert say(graph, thread(bank["alice"]), "what about the other one?")["status"] == "clarify"
+    assert say(graph, conf, "Where is my new card?")["intent"] == "card_arrival"
+    state = graph.invoke({"messages": [HumanMessage("what about the other one?")]}, conf)
+    assert state["contextual"] is True and state["output"]["intent"] == "card_arrival"
+    assert state["output"]["status"] == "answered" and state["context"] == "Where is my new card?"
+
+
 def test_context_never_reaches_a_state_changing_tool_the_message_did_not_ask_for(graph, bank) -> None:
     alice = bank["alice"]
     conf = thread(alice)

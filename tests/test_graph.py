@@ -138,38 +138,6 @@ def test_a_different_request_instead_of_an_answer_changes_nothing(graph, ids) ->
     assert msgs[-1].content == done["output"]["answer"]
 
 
-FOLLOW_UPS = ["what about the other card?", "and my other card?", "what about the other one?", "what about that one?", "and that one?"]
-
-
-def test_follow_up_is_understood_in_context(graph, ids) -> None:
-    """ "Where is my new card?" -> "what about the other card?": the follow-up alone is in scope
-    but unsure (clarify); in the thread it is classified with the earlier request and reaches the
-    tool (a read-only one here: context never proposes a state change on its own)."""
-    from chains.guard import guard as guard_meta
-    from chains.intent import build_intent_chain
-
-    def guard(msg):
-        return guard_meta(msg.response_metadata)
-
-    first = "Where is my new card?"
-    chain = build_intent_chain()
-    usable = [f for f in FOLLOW_UPS
-              if guard(chain.invoke(f)).action == "clarify" and guard(chain.invoke(f"{first} {f}")).action == "route"]
-    assert usable, "no follow-up is ambiguous alone yet clear in context for this model"
-    follow_up = usable[0]
-    alone = guard(chain.invoke(follow_up))
-    assert say(graph, cfg(ids["bob"]), follow_up)["output"]["status"] == alone.action  # no context: guard stops it
-
-    config = cfg(ids["bob"])
-    assert say(graph, config, first)["output"]["status"] == "answered"
-    out = say(graph, config, follow_up)
-    assert out["contextual"] is True
-    with_context = guard(chain.invoke(f"{first} {follow_up}"))
-    assert out["output"]["intent"] == with_context.base["intent"]
-    assert out["output"]["status"] in ("answered", "confirmation_required")
-    assert out["context"] == first  # the context stays the request that reached a tool
-
-
 def test_identity_comes_from_authentication_only(graph, ids) -> None:
     from chains.graph import authenticated_customer_id
 
