@@ -72,13 +72,15 @@ def _raw(client: TestClient, path: str, body: str | bytes, headers: dict | None 
 
 def test_body_size_limit_413_before_parsing(make_client) -> None:
     c = make_client(MAX_BODY_BYTES="2048")
-    body = '{"input": {"message": "where is my card"}}'
+    body = '{"input": {"text": "my card hasn\'t arrived"}}'
     at_limit = body + " " * (2048 - len(body))  # JSON allows the trailing whitespace
-    r = _raw(c, "/assistant/invoke", at_limit)
+    r = _raw(c, "/classify/invoke", at_limit)
     assert r.status_code == 200 and r.json()["output"]["intent"] == "card_arrival"
-    r = _raw(c, "/assistant/invoke", at_limit + " ")
+    r = _raw(c, "/classify/invoke", at_limit + " ")
     assert r.status_code == 413
     assert r.json() == {"detail": "Request body too large: the limit is 2048 bytes (BANKING_MAX_BODY_BYTES)."}
+    # Refused before parsing: an oversized body that is not even JSON still gets 413, not 400.
+    assert _raw(c, "/classify/invoke", "{" + " " * 3000).status_code == 413
     # A chunked body (no Content-Length) is counted while it streams in.
     chunks = (b'{"input": {"message": "' + b"x" * 1000 if i == 0 else b"x" * 1000 for i in range(12))
     r = _raw(c, "/assistant/invoke", chunks)
