@@ -54,6 +54,10 @@ logger = logging.getLogger(__name__)
 _graph: Any = None
 _graph_lock = asyncio.Lock()
 _stack = AsyncExitStack()
+_background: set[asyncio.Task] = set()
+
+RESUME_DELAY_S = 1.0
+"""Seconds after a resumed conversation's history is sent before a waiting question is asked again."""
 
 DETAILS_STEP = "Technical details"
 """Name of the operator-view step under each answer."""
@@ -179,7 +183,17 @@ async def resume(thread: dict[str, Any]) -> None:
     pending = await apending_confirmation(graph, _config())
     if pending:
         snap = await graph.aget_state(_config())
-        await _ask_confirmation(pending, (snap.values or {}).get("output") or {})
+        output = (snap.values or {}).get("output") or {}
+
+        async def ask_again() -> None:
+            # Chainlit replaces the chat with the stored history after this hook returns; a
+            # message sent now would be wiped, so ask once that history is on the screen.
+            await asyncio.sleep(RESUME_DELAY_S)
+            await _ask_confirmation(pending, output)
+
+        task = asyncio.create_task(ask_again())
+        _background.add(task)  # a strong reference until it is done (asyncio keeps only a weak one)
+        task.add_done_callback(_background.discard)
 
 
 @cl.on_settings_update

@@ -374,6 +374,24 @@ def test_conversation_history_survives_a_reload_and_only_its_owner_sees_it(brows
         ctx.close()
 
 
+def test_a_waiting_confirmation_is_asked_again_after_a_reload(browser, ui_url) -> None:
+    ctx, page = _login(browser, ui_url, "bob", "bob-demo")
+    try:
+        _send(page, "I lost my card")
+        page.get_by_role("button", name="Yes, freeze my card").wait_for()
+        page.wait_for_url(re.compile(r"/thread/[0-9a-f-]+$"))
+        page.reload()
+        no = page.get_by_role("button", name="No, keep it as it is")
+        no.wait_for()  # the thread is still waiting: the question comes back with its buttons
+        assert page.get_by_role("button", name="Yes, freeze my card").count() == 1
+        no.click()
+        page.get_by_text("No, keep it as it is", exact=True).wait_for()  # echoed
+        page.wait_for_timeout(2000)
+        assert _card_status("bob", "3307") == "active"
+    finally:
+        ctx.close()
+
+
 def test_merchant_name_with_markdown_is_shown_as_plain_text(browser, ui_url) -> None:
     action, meta, _ = _guard_action("I don't recognise a payment on my statement")
     assert action == "route", meta
