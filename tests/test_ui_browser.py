@@ -504,6 +504,7 @@ def test_history_store_keeps_each_customers_threads_on_sqlite_and_postgresql(db_
     decoded metadata, its author is the customer, and the other customer's list is empty."""
     import asyncio
     import uuid
+    from concurrent.futures import ThreadPoolExecutor
 
     from sqlalchemy import create_engine
 
@@ -543,7 +544,9 @@ def test_history_store_keeps_each_customers_threads_on_sqlite_and_postgresql(db_
         finally:
             await layer.close()
 
-    tid, thread, author, mine, theirs = asyncio.run(scenario())
+    # Its own thread: Playwright's sync API keeps an event loop running in this one.
+    with ThreadPoolExecutor(1) as pool:
+        tid, thread, author, mine, theirs = pool.submit(asyncio.run, scenario()).result()
     assert thread["name"] == "Where is my new card?" and thread["metadata"] == {"k": 1}
     assert [s["output"] for s in thread["steps"]] == ["Where is my new card?", "Your card is on its way."]
     assert [s["metadata"] for s in thread["steps"]] == [{"n": 0}, {"n": 1}]
