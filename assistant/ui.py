@@ -318,7 +318,7 @@ def _title(label: str) -> str:
 
 
 def understood_line(output: dict[str, Any]) -> str | None:
-    """The customer's plain account of a turn, e.g. ``"Understood: your card hasn't arrived"``:
+    """The customer's plain account of a turn, e.g. ``"Understood: a card that hasn't arrived"``:
     only when the message reached a banking tool (status answered / confirmation_required);
     None for out-of-scope, clarifying questions, small talk and yes/no replies."""
     if output.get("status") not in ("answered", "confirmation_required") or not output.get("intent"):

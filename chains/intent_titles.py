@@ -1,5 +1,5 @@
 """Each intent named in a customer's words, for clarifying questions, choice buttons and the
-"Understood: ..." line of the UI. ``INTENT_TITLES[label]`` completes "Is this about ...?".
+"Understood: ..." line of the UI. Each title is a noun phrase that completes "Is this about ...?".
 
 Labels without an entry fall back to :func:`intent_title`, which only replaces underscores.
 """
@@ -19,10 +19,10 @@ INTENT_TITLES: dict[str, str] = {
     "cancel_transfer": "cancelling a transfer",
     "card_about_to_expire": "a card that is about to expire",
     "card_acceptance": "where your card is accepted",
-    "card_arrival": "your card hasn't arrived",
+    "card_arrival": "a card that hasn't arrived",
     "card_delivery_estimate": "how long card delivery takes",
     "card_linking": "adding a card back to the app",
-    "card_not_working": "your card not working",
+    "card_not_working": "a card that isn't working",
     "card_payment_fee_charged": "a fee on a card payment",
     "card_payment_not_recognised": "a card payment you don't recognise",
     "card_payment_wrong_exchange_rate": "the exchange rate on a card payment",
@@ -30,8 +30,8 @@ INTENT_TITLES: dict[str, str] = {
     "cash_withdrawal_charge": "a fee for taking out cash",
     "cash_withdrawal_not_recognised": "a cash withdrawal you don't recognise",
     "change_pin": "changing your PIN",
-    "compromised_card": "someone else may know your card details",
-    "contactless_not_working": "contactless not working",
+    "compromised_card": "someone else knowing your card details",
+    "contactless_not_working": "contactless payments not working",
     "country_support": "which countries we support",
     "declined_card_payment": "a declined card payment",
     "declined_cash_withdrawal": "a declined cash withdrawal",
@@ -79,7 +79,7 @@ INTENT_TITLES: dict[str, str] = {
     "verify_my_identity": "verifying your identity",
     "verify_source_of_funds": "where your money came from",
     "verify_top_up": "verifying a top-up",
-    "virtual_card_not_working": "your virtual card not working",
+    "virtual_card_not_working": "a virtual card that isn't working",
     "visa_or_mastercard": "Visa or Mastercard",
     "why_verify_identity": "why we check your identity",
     "wrong_amount_of_cash_received": "getting the wrong amount of cash",
@@ -92,6 +92,6 @@ INTENT_TITLES: dict[str, str] = {
 
 
 def intent_title(label: str) -> str:
-    """The customer-words name of ``label`` ("card_arrival" -> "your card hasn't arrived");
+    """The customer-words name of ``label`` ("card_arrival" -> "a card that hasn't arrived");
     an unknown label has its underscores replaced by spaces."""
     return INTENT_TITLES.get(label) or label.rstrip("?").replace("_", " ").strip().lower()

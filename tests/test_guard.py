@@ -28,10 +28,10 @@ def test_clarify_names_candidates_in_customer_words_and_offers_them() -> None:
     d = guard(meta([("card_arrival", 0.5), ("out_of_scope", 0.2), ("card_delivery_estimate", 0.15),
                     ("lost_or_stolen_card", 0.1)]))
     assert [c.intent for c in d.choices] == ["card_arrival", "card_delivery_estimate", "lost_or_stolen_card"]
-    assert d.answer == ("I want to make sure I help with the right thing. Is this about your card hasn't arrived, "
+    assert d.answer == ("I want to make sure I help with the right thing. Is this about a card that hasn't arrived, "
                         "how long card delivery takes or a lost or stolen card? Pick one, or tell me more.")
     out = d.output()
-    assert out.status == "clarify" and out.choices[0].title == "your card hasn't arrived"
+    assert out.status == "clarify" and out.choices[0].title == "a card that hasn't arrived"
     assert "_" not in d.answer
 
 

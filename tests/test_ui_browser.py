@@ -341,13 +341,13 @@ def test_conversation_history_survives_a_reload_and_only_its_owner_sees_it(brows
     ctx, page = _login(browser, ui_url, "alice", "alice-demo")
     try:
         _send(page, "Where is my new card?")
-        page.get_by_text("Understood: your card hasn't arrived").wait_for()
+        page.get_by_text("Understood: a card that hasn't arrived").wait_for()
         page.wait_for_url(re.compile(r"/thread/[0-9a-f-]+$"))
         thread_url = page.url
         page.wait_for_timeout(800)
         page.screenshot(path=str(shots / "conversation.png"))
         page.reload()
-        page.get_by_text("Understood: your card hasn't arrived").wait_for()  # still there
+        page.get_by_text("Understood: a card that hasn't arrived").wait_for()  # still there
         assert "7390" in page.locator("body").inner_text()
     finally:
         ctx.close()
@@ -356,7 +356,7 @@ def test_conversation_history_survives_a_reload_and_only_its_owner_sees_it(brows
     ctx, page = _login(browser, ui_url, "alice", "alice-demo")
     try:
         page.locator(thread_link).click()
-        page.get_by_text("Understood: your card hasn't arrived").wait_for()
+        page.get_by_text("Understood: a card that hasn't arrived").wait_for()
     finally:
         ctx.close()
     # Another customer sees neither the listing nor the thread itself.
@@ -369,7 +369,7 @@ def test_conversation_history_survives_a_reload_and_only_its_owner_sees_it(brows
         page.goto(thread_url)
         page.wait_for_timeout(4000)
         body = page.locator("body").inner_text()
-        assert "Understood: your card hasn't arrived" not in body and "7390" not in body
+        assert "Understood: a card that hasn't arrived" not in body and "7390" not in body
     finally:
         ctx.close()
 
@@ -454,7 +454,7 @@ def test_ui_refuses_a_busy_port_with_a_clear_error() -> None:
 def test_plain_line_only_when_a_banking_tool_answered() -> None:
     from assistant.ui import understood_line
 
-    assert understood_line({"status": "answered", "intent": "card_arrival"}) == "Understood: your card hasn't arrived"
+    assert understood_line({"status": "answered", "intent": "card_arrival"}) == "Understood: a card that hasn't arrived"
     assert understood_line({"status": "confirmation_required", "intent": "lost_or_stolen_card"}) == \
         "Understood: a lost or stolen card"
     for status in ("out_of_scope", "clarify", "small_talk", "confirmed", "declined", "expired", "superseded"):
