@@ -204,10 +204,13 @@ def test_stream_endpoint_yields_the_answer(client: TestClient) -> None:
 
 def test_benchmark_runs_every_n_requests(trained_custom_model_dir, monkeypatch) -> None:
     """2N requests through the API -> exactly 2 benchmark rounds in the JSONL log."""
-    import json
-
     from assistant.server import create_app
     from assistant.settings import get_settings
+    from bank.seed import seed_demo
+    from bank.store import create_schema, get_engine
+
+    create_schema(get_engine())
+    seed_demo(get_engine())
 
     n = 4
     monkeypatch.setenv("BANKING_BENCH_EVERY", str(n))
@@ -225,8 +228,11 @@ def test_benchmark_runs_every_n_requests(trained_custom_model_dir, monkeypatch) 
                     assert scheduler.wait_idle(120)
             assert scheduler.wait_idle(120)
             rows = [json.loads(line) for line in scheduler.log_path.read_text().splitlines()]
-            assert sorted({r["round"] for r in rows}) == [1, 2]
-            custom = [r for r in rows if r["backend"] == "custom"]
+            probes = [r for r in rows if r.get("kind", "probe") == "probe"]
+            assert sorted({r["round"] for r in probes}) == [1, 2]
+            # every live request is logged too (arm, confidence, guard action)
+            assert len([r for r in rows if r.get("kind") == "live"]) == 2 * n
+            custom = [r for r in probes if r["backend"] == "custom"]
             assert len(custom) == 2
             for r in custom:
                 assert r["n"] == 30 and r["error"] is None
