@@ -21,6 +21,9 @@ from rich.text import Text
 
 from assistant.settings import get_settings
 
+BACKEND_CHOICES = ["custom", "peft", "gemini", "cascade", "rollout"]
+"""``--backend`` of ask/chat: a backend or a routing policy (chains/routing.py)."""
+
 console = Console()  # wraps at word boundaries
 err = Console(stderr=True)
 
@@ -274,13 +277,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("ask", help="answer one message")
     a.add_argument("message")
-    a.add_argument("--backend", choices=["custom", "peft", "gemini"])
+    a.add_argument("--backend", choices=BACKEND_CHOICES)
     a.add_argument("--customer", default="alice", help="demo customer name (default alice)")
     a.add_argument("--json", action="store_true", help="print the full answer as JSON")
     a.set_defaults(func=cmd_ask)
 
     c = sub.add_parser("chat", help="chat in the terminal")
-    c.add_argument("--backend", choices=["custom", "peft", "gemini"])
+    c.add_argument("--backend", choices=BACKEND_CHOICES)
     c.add_argument("--customer", default="alice", help="demo customer name (default alice)")
     c.set_defaults(func=cmd_chat)
 
