@@ -311,11 +311,12 @@ def train_custom(
             bad_epochs += 1
         if bad_epochs >= cfg.patience:
             break
-        # Re-plan: as many epochs as still fit before the deadline (the cosine schedule follows).
+        # Re-plan: as many epochs (up to cfg.epochs) as still fit before the deadline at the last
+        # epoch's speed, which varies on a shared CPU; the cosine schedule follows.
         per_epoch = time.perf_counter() - t_epoch
         fit = epoch + int((deadline - time.perf_counter()) // per_epoch)
-        if fit < planned_epochs:
-            planned_epochs = max(epoch, fit)
+        if max(epoch, min(cfg.epochs, fit)) != planned_epochs:
+            planned_epochs = max(epoch, min(cfg.epochs, fit))
             bar.total = steps_per_epoch * planned_epochs
             bar.refresh()
     bar.close()
