@@ -150,12 +150,13 @@ def plot_comparison(reports: Mapping[str, BackendReport], path: Path) -> Path | 
     for k, r in enumerate(reps):
         c = colours[k % len(colours)]
         esc = f", {r.escalation_rate * 100:.0f} % escalated" if r.escalation_rate is not None else ""
-        label = f"{r.backend}: {r.accuracy * 100:.1f} %, p50 {r.p50_ms:.1f} ms, ${r.cost_per_1k_usd:.4f}/1k{esc}"
+        label = f"{r.backend}: {r.accuracy * 100:.1f} %, p50 {r.p50_ms:.1f} ms, ${r.cost_per_1k_usd:.2e} per 1,000 queries{esc}"
         ax_l.scatter([r.p50_ms], [r.accuracy * 100], s=70, color=c, label=label)
         ax_c.scatter([r.cost_per_1k_usd], [r.accuracy * 100], s=70, color=c)
-        ax_l.annotate(r.backend, (r.p50_ms, r.accuracy * 100), textcoords="offset points", xytext=(6, 5), fontsize=8)
+        offset = (6, 5 - 12 * (k % 3))  # staggered, so neighbouring points keep readable names
+        ax_l.annotate(r.backend, (r.p50_ms, r.accuracy * 100), textcoords="offset points", xytext=offset, fontsize=8)
         ax_c.annotate(r.backend, (r.cost_per_1k_usd, r.accuracy * 100), textcoords="offset points",
-                      xytext=(6, 5), fontsize=8)
+                      xytext=offset, fontsize=8)
     for ax, xs, name in ((ax_l, [r.p50_ms for r in reps], "p50 single-query latency (ms, log scale)"),
                          (ax_c, [r.cost_per_1k_usd for r in reps], "estimated cost per 1,000 queries (USD, log scale)")):
         ax.set_xscale("log")
