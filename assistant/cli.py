@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -142,11 +143,21 @@ class Conversation:
         return None
 
 
+_TERMINAL_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` without C0/C1 control characters other than tab and newline (no escape
+    sequences can reach the terminal)."""
+    return _TERMINAL_CONTROL.sub("", text)
+
+
 def _print_turn(out: dict) -> None:
-    # Answers carry third-party text (merchant names, payees, references): never markup.
-    console.print(Text.assemble(("assistant> ", "bold green"), out["answer"]), highlight=False)
+    # Answers carry third-party text (merchant names, payees, references): never markup, never
+    # terminal escape sequences.
+    console.print(Text.assemble(("assistant> ", "bold green"), terminal_safe(out["answer"])), highlight=False)
     for i, choice in enumerate(out.get("choices") or [], start=1):
-        console.print(Text(f"  {i}) {choice['title']}", style="cyan"), highlight=False)
+        console.print(Text(f"  {i}) {terminal_safe(choice['title'])}", style="cyan"), highlight=False)
     if out.get("intent"):
         label = "intent" if out["status"] not in ("out_of_scope", "clarify") else "top guess"
         console.print(
@@ -173,6 +184,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from chains.assistant import validate_message
+
+    validate_message(args.message)  # a bad message fails at once, before any set-up or training
     ensure_database()
     if (args.backend or get_settings().backend) == "custom":
         ensure_custom_model()
@@ -265,6 +279,28 @@ def cmd_seed(args: argparse.Namespace) -> int:
     return 0
 
 
+def port_number(text: str) -> int:
+    """argparse type: a TCP port, 1-65535. Raises ``argparse.ArgumentTypeError`` otherwise."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
+    return port
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1. Raises ``argparse.ArgumentTypeError`` otherwise."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of ``banking-assistant``."""
     p = argparse.ArgumentParser(prog="banking-assistant", description="BANKING77 banking chat assistant.")
@@ -289,8 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("serve", help="run the HTTP API (LangServe)")
     s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8000)
-    s.add_argument("--workers", type=int, default=1,
+    s.add_argument("--port", type=port_number, default=8000, help="port to listen on, 1-65535 (default 8000)")
+    s.add_argument("--workers", type=positive_int, default=1,
                    help="worker processes (default 1; more than 1 needs BANKING_DATABASE_URL on PostgreSQL)")
     s.set_defaults(func=cmd_serve)
 
@@ -299,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     u = sub.add_parser("ui", help=f"open the Chainlit chat UI on http://{DEFAULT_HOST}:{DEFAULT_PORT} "
                        "(log in as a demo customer)")
     u.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
-    u.add_argument("--port", type=int, default=DEFAULT_PORT,
+    u.add_argument("--port", type=port_number, default=DEFAULT_PORT,
                    help=f"port to listen on (default {DEFAULT_PORT}; the API, serve, uses 8000)")
     u.set_defaults(func=cmd_ui)
 

@@ -8,6 +8,7 @@ generic apology in the UI, and a logged traceback.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -31,8 +32,14 @@ class ErrorView:
     retry_after_s: float | None = None
 
 
-def _short(exc: BaseException, limit: int = 300) -> str:
+_SERVER_PATH = re.compile(r"(?<![\w.])(/[\w.@+-]+){2,}/?")
+
+
+def _short(exc: BaseException, limit: int = 200) -> str:
+    """The error's message for a client: server file paths replaced by "<server path>", at most
+    ``limit`` characters."""
     text = str(exc.args[0]) if isinstance(exc, LookupError) and exc.args else str(exc)
+    text = _SERVER_PATH.sub("<server path>", text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -53,7 +53,7 @@ from chains.assistant import AssistantInput, AssistantOutput, InvalidMessage, Ra
 from chains.backends import available_backends, get_backend
 from chains.graph import build_graph, graph_input, open_checkpointer, turn_output
 from chains.guard import UnknownChoice
-from chains.intent import build_intent_chain
+from chains.intent import BACKEND_FIELD, CHOICES, build_intent_chain
 from chains.routing import add_listener, arm_models, remove_listener
 from evals.benchmark import BenchmarkScheduler, LiveLog, summarise_log
 from models.base import BackendUnavailable
@@ -220,6 +220,8 @@ class Conversations:
         batch = (config.get("configurable") or {}).get("request_kind") == "batch"
         try:
             req = inp if isinstance(inp, AssistantInput) else AssistantInput.model_validate(inp)
+            if batch and req.conversation_id:  # a batch is not a conversation: no item answers another's proposal
+                raise InvalidMessage("conversation_id is not allowed in a batch; each item is a conversation of its own")
             graph_config = self.thread_config(req, config)
             async with self._lock(graph_config["configurable"]["thread_id"]):
                 state = await run_in_threadpool(self.graph().invoke, graph_input(req), graph_config)
@@ -321,8 +323,13 @@ def create_app() -> FastAPI:
     conversations = Conversations(intent_chain)
     app.state.conversations = conversations
     app.router.add_event_handler("shutdown", conversations.close)
-    assistant_chain = RunnableLambda(conversations.turn, name="banking_assistant").with_types(
-        input_type=AssistantInput, output_type=AssistantOutput).with_config(max_concurrency=settings.max_batch_concurrency)
+    # The turn reads the backend from its config; declaring the same `backend` field (every value
+    # runs the same turn) lets LangServe accept and validate it instead of dropping it.
+    turn = RunnableLambda(conversations.turn, name="banking_assistant").with_types(
+        input_type=AssistantInput, output_type=AssistantOutput)
+    assistant_chain = turn.configurable_alternatives(
+        BACKEND_FIELD, default_key=settings.backend, **{name: turn for name in CHOICES if name != settings.backend}
+    ).with_config(max_concurrency=settings.max_batch_concurrency)
 
     @app.post("/assistant/stream", dependencies=[Depends(require_customer), Depends(count_request)])
     async def assistant_stream(request: Request) -> EventSourceResponse:
@@ -335,8 +342,11 @@ def create_app() -> FastAPI:
         if not isinstance(body, dict) or not isinstance(body.get("input"), dict):
             raise HTTPException(422, "The body needs an 'input' object.")
         cfg = body.get("config") or {}
-        if not isinstance(cfg, dict):
-            raise HTTPException(422, "'config' must be an object.")
+        if not isinstance(cfg, dict) or not isinstance(cfg.get("configurable") or {}, dict):
+            raise HTTPException(422, "'config' and 'config.configurable' must be objects.")
+        backend = (cfg.get("configurable") or {}).get("backend")
+        if backend is not None and backend not in CHOICES:
+            raise HTTPException(422, f"config.configurable.backend must be one of: {', '.join(CHOICES)}.")
         try:
             req = AssistantInput.model_validate(body["input"])
         except ValidationError as e:

@@ -16,6 +16,7 @@ timezone-aware UTC ``datetime`` objects in Python whatever the backend.
 from __future__ import annotations
 
 import fcntl
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -160,6 +161,31 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(UTC)
 
 
+_LINE_BREAKS_AND_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+class ThirdPartyText(TypeDecorator):
+    """Text that comes from outside the bank (merchant names, payees, creditors, references):
+    stored and read as ONE line of plain text. Line breaks and control characters (C0, C1,
+    U+2028/2029) become a single space, on write and again on read, so such text can never
+    forge an extra line in an answer or send a terminal escape sequence. Markup in it is left as
+    typed; every interface shows it as plain text."""
+
+    impl = String
+    cache_ok = True
+
+    @staticmethod
+    def clean(value: str | None) -> str | None:
+        """``value`` on one line: runs of line breaks/control characters -> one space, stripped."""
+        return None if value is None else _LINE_BREAKS_AND_CONTROLS.sub(" ", value).strip()
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        return self.clean(value)
+
+    def process_result_value(self, value: Any, dialect: Any) -> str | None:
+        return self.clean(value)
+
+
 class Base(DeclarativeBase):
     """Declarative base of all bank tables."""
 
@@ -247,7 +273,7 @@ class CardTransaction(Base):
     __tablename__ = "card_transactions"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     card_id: Mapped[int] = mapped_column(ForeignKey("cards.id", ondelete="CASCADE"), index=True)
-    merchant: Mapped[str] = mapped_column(String(200))
+    merchant: Mapped[str] = mapped_column(ThirdPartyText(200))
     country: Mapped[str | None] = mapped_column(String(2), default=None)
     amount: Mapped[Decimal] = mapped_column(Money(2))
     currency: Mapped[str] = mapped_column(String(3))
@@ -273,7 +299,7 @@ class Transfer(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     direction: Mapped[str] = mapped_column(String(10), default="outgoing")
-    beneficiary_name: Mapped[str] = mapped_column(String(200))
+    beneficiary_name: Mapped[str] = mapped_column(ThirdPartyText(200))
     beneficiary_iban: Mapped[str] = mapped_column(String(40))
     amount: Mapped[Decimal] = mapped_column(Money(2))
     currency: Mapped[str] = mapped_column(String(3))
@@ -312,8 +338,8 @@ class DirectDebit(Base):
     __tablename__ = "direct_debits"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
-    creditor: Mapped[str] = mapped_column(String(200))
-    reference: Mapped[str] = mapped_column(String(100), default="")
+    creditor: Mapped[str] = mapped_column(ThirdPartyText(200))
+    reference: Mapped[str] = mapped_column(ThirdPartyText(100), default="")
     amount: Mapped[Decimal] = mapped_column(Money(2))
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16), default="active")

@@ -10,15 +10,18 @@ from __future__ import annotations
 import unicodedata
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, StrictBool, field_validator, model_validator
 
 MAX_MESSAGE_CHARS = 2000
 
-ALLOWED_FORMAT_CHARS = frozenset("\u200d\u200c\ufe0f\ufe0e")
+ALLOWED_FORMAT_CHARS = frozenset(
+    "\u200d\u200c\ufe0f\ufe0e\u200e\u200f\u061c\ufeff" + "".join(chr(c) for c in range(0xE0020, 0xE0080)))
 """Unicode format (Cf) characters that are part of ordinary text: the zero-width joiner and
-non-joiner (emoji sequences such as the family emoji, Persian/Indic text) and the emoji/text
-variation selectors. Every other format character (bidi overrides, zero-width spaces...) is
-refused."""
+non-joiner (emoji sequences such as the family emoji, Persian/Indic text), the emoji/text
+variation selectors, the left-to-right / right-to-left / Arabic letter marks used in Hebrew and
+Arabic text, a byte-order mark, and the tag characters of subdivision flags (the England and
+Scotland flag emoji). Every other format character (bidi overrides and isolates, zero-width
+spaces, ...) is refused."""
 
 Status = Literal[
     "answered", "clarify", "out_of_scope", "small_talk", "confirmation_required",
@@ -61,12 +64,14 @@ class AssistantInput(BaseModel):
 
     message: str = Field(..., description="The customer's message (1-2,000 characters).")
     confirm_action_id: str | None = Field(
-        None, description="A pending action to decide on (from a previous answer's pending_confirmation); "
-        "needs approve."
+        None, max_length=64, description="A pending action to decide on (from a previous answer's "
+        "pending_confirmation); needs approve."
     )
-    approve: bool | None = Field(None, description="With confirm_action_id: true confirms, false declines.")
+    approve: StrictBool | None = Field(None, description="With confirm_action_id: true confirms, false declines "
+                                       "(a JSON boolean; nothing else is read as a decision).")
     chosen_intent: str | None = Field(
-        None, description="One of the previous answer's clarify choices (its 'intent'), picked by the customer."
+        None, max_length=64, description="One of the previous answer's clarify choices (its 'intent'), picked by "
+        "the customer."
     )
     conversation_id: str | None = Field(
         None, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",

@@ -29,28 +29,50 @@ _NO = frozenset({
     "leave it", "no leave it", "no don't", "no dont", "no do not", "not now", "no not now", "never mind",
     "nevermind", "decline", "no cancel", "no stop",
 })
-_VERBS = r"(freeze|unfreeze|cancel|order|activate|close|replace|send|block)"
-_YES_ACTION = re.compile(rf"^(yes|yeah|yep|ok|okay|sure)( please)? (do that|go on|{_VERBS} (it|them|that))( please)?$")
-_NO_ACTION = re.compile(rf"^no( please)? (don't|dont|do not) {_VERBS} (it|them|that)$")
-_WORDS = re.compile(r"[a-z']+")
-_ONLY_PUNCTUATION = re.compile(r"^[\s\w',.!]*$")
+ACTION_VERBS: dict[str, tuple[str, ...]] = {
+    "freeze_card": ("freeze", "block"),
+    "unfreeze_card": ("unfreeze", "unblock"),
+    "cancel_transfer": ("cancel", "stop"),
+    "activate_card": ("activate",),
+    "order_replacement_card": ("order", "replace", "send"),
+    "order_card": ("order", "send", "create"),
+    "terminate_account": ("close",),
+}
+"""The verbs a customer may use to confirm or refuse each proposed action ("yes, freeze it")."""
+_ALL_VERBS = tuple(sorted({v for verbs in ACTION_VERBS.values() for v in verbs}))
+_YES_VERB = re.compile(r"^(yes|yeah|yep|ok|okay|sure)( please)? (\w+) (it|them|that)( please)?$")
+_NO_VERB = re.compile(r"^no( please)? (don't|dont|do not) (\w+) (it|them|that)$")
+_YES_DO_THAT = re.compile(r"^(yes|yeah|yep|ok|okay|sure)( please)? (do that|go on)( please)?$")
+_ASCII_REPLY = re.compile(r"^[a-z\s',.!]*$")
 MAX_REPLY_CHARS = 30
 
 
-def yes_or_no(text: str) -> bool | None:
+def yes_or_no(text: str, action: str | None = None) -> bool | None:
     """True for a bare affirmative reply ("yes", "OK, do it!", "yes, freeze it"), False for a bare
-    negative one ("no", "No, leave it", "no, don't cancel it"), None for anything else: a reply with any other word ("OK, and what is
-    the exchange rate?", "Cancel my transfer to Mark"), digits or symbols beyond ``,.!'``, or
-    longer than :data:`MAX_REPLY_CHARS` characters."""
+    negative one ("no", "No, leave it", "no, don't cancel it"), None for anything else: a reply
+    with any other word ("OK, and what is the exchange rate?", "yes 不要"), digits or characters
+    beyond ASCII letters, spaces and ``,.!'``, or longer than :data:`MAX_REPLY_CHARS` characters.
+
+    ``action``: the proposed action (e.g. "freeze_card"); a reply naming a verb ("yes, cancel it")
+    counts only when the verb is one of that action's :data:`ACTION_VERBS` (any known verb when
+    ``action`` is None)."""
     if not isinstance(text, str) or len(text.strip()) > MAX_REPLY_CHARS:
         return None
     lowered = text.strip().lower().replace("\u2019", "'")
-    if not _ONLY_PUNCTUATION.match(lowered) or any(ch.isdigit() for ch in lowered):
+    if not _ASCII_REPLY.match(lowered):
         return None
-    phrase = " ".join(_WORDS.findall(lowered))
-    if phrase in _YES or _YES_ACTION.match(phrase):
+    phrase = " ".join(re.findall(r"[a-z']+", lowered))
+    verbs = ACTION_VERBS.get(action or "", _ALL_VERBS) if action else _ALL_VERBS
+    if phrase in _YES or _YES_DO_THAT.match(phrase):
         return True
-    if phrase in _NO or _NO_ACTION.match(phrase):
+    if phrase in _NO:
+        # "cancel" answering "Shall I cancel the transfer?" could mean either: not an answer
+        return None if action and phrase.split()[-1] in ACTION_VERBS.get(action, ()) else False
+    m = _YES_VERB.match(phrase)
+    if m and m.group(3) in verbs:
+        return True
+    m = _NO_VERB.match(phrase)
+    if m and m.group(3) in verbs:
         return False
     return None
 

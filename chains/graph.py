@@ -134,7 +134,8 @@ def build_graph(checkpointer: Any = None, intent_chain: Runnable | None = None):
         pending, explicit, chosen = state.get("pending"), state.get("confirm"), state.get("chosen_intent")
         turn: dict[str, Any] = {"customer_id": cid, "message": text, "backend": backend, "classification": None,
                                 "alone": None, "decision": None, "output": None, "contextual": False,
-                                "pending": None, "confirm": None, "chosen_intent": None, "notice": ""}
+                                "pending": None, "confirm": None, "chosen_intent": None, "notice": "",
+                                "choices": [], "clarified": None}  # choices count for the next message only
 
         def done(out: AssistantOutput, **more: Any) -> dict[str, Any]:
             return {**turn, "output": out.model_dump(mode="json"), **more}
@@ -144,7 +145,7 @@ def build_graph(checkpointer: Any = None, intent_chain: Runnable | None = None):
             if pending and pending["action_id"] != explicit["action_id"]:
                 turn["notice"] = supersede(cid, pending)
             return done(out)
-        reply = yes_or_no(text)
+        reply = yes_or_no(text, (pending or {}).get("action"))
         if pending:
             if reply is not None:  # (b) a bare yes/no right after the proposal
                 decided = _with_classification(answer_pending(cid, pending, reply), state.get("output"))
@@ -155,7 +156,7 @@ def build_graph(checkpointer: Any = None, intent_chain: Runnable | None = None):
         if chosen:
             offered = {c["intent"]: c for c in (state.get("choices") or [])}
             if chosen not in offered:
-                raise UnknownChoice(f"{chosen!r} is not one of the choices offered in this conversation")
+                raise UnknownChoice(f"{chosen[:40]!r} is not one of the choices offered by the previous answer")
             meta = {"intent": chosen, "confidence": 1.0, "ranking": [{"intent": chosen, "confidence": 1.0}],
                     "backend": backend, "model_version": None, "latency_ms": 0.0,
                     "thresholds": {"oos_threshold": 0.0, "clarify_threshold": 0.0}, "chosen": True}
@@ -200,8 +201,9 @@ def build_graph(checkpointer: Any = None, intent_chain: Runnable | None = None):
         out = AssistantOutput(
             answer=result.answer, status="confirmation_required" if result.pending_confirmation else "answered",
             tool=result.tool, data=result.data, pending_confirmation=result.pending_confirmation, **decision.base)
-        if out.pending_confirmation:
+        if out.pending_confirmation:  # the turn ends at the interrupt: stream the question here
             out = _with_notice(out, state.get("notice"))
+            _stream_answer(out.answer)
         update: dict[str, Any] = {"output": out.model_dump(mode="json")}
         if out.pending_confirmation:  # the question goes into the conversation before the interrupt
             update["messages"] = [_assistant_message(out)]
@@ -229,10 +231,7 @@ def build_graph(checkpointer: Any = None, intent_chain: Runnable | None = None):
     def respond(state: AssistantState) -> dict[str, Any]:
         """Stream the answer (custom events) and append it to the conversation."""
         out = _with_notice(AssistantOutput.model_validate(state["output"]), state.get("notice"))
-        writer = get_stream_writer()
-        words = out.answer.split(" ")
-        for i in range(0, len(words), STREAM_CHUNK_WORDS):
-            writer({"answer_chunk": " ".join(words[i:i + STREAM_CHUNK_WORDS]) + (" " if i + STREAM_CHUNK_WORDS < len(words) else "")})
+        _stream_answer(out.answer)
         update: dict[str, Any] = {"messages": [_assistant_message(out)], "output": out.model_dump(mode="json"),
                                   "notice": ""}
         if out.status == "answered" and out.tool and not state.get("contextual"):
@@ -260,6 +259,15 @@ def build_graph(checkpointer: Any = None, intent_chain: Runnable | None = None):
     g.add_conditional_edges("tool", after_tool)
     g.add_edge("respond", END)
     return g.compile(checkpointer=checkpointer, name="banking_assistant")
+
+
+def _stream_answer(answer: str) -> None:
+    """Send ``answer`` as custom stream events ``{"answer_chunk": str}`` of
+    :data:`STREAM_CHUNK_WORDS` words each (seen by ``stream_mode="custom"``)."""
+    writer = get_stream_writer()
+    words = answer.split(" ")
+    for i in range(0, len(words), STREAM_CHUNK_WORDS):
+        writer({"answer_chunk": " ".join(words[i:i + STREAM_CHUNK_WORDS]) + (" " if i + STREAM_CHUNK_WORDS < len(words) else "")})
 
 
 def _with_classification(decided: AssistantOutput, proposal: dict[str, Any] | None) -> AssistantOutput:
