@@ -45,6 +45,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from models.base import BackendUnavailable
+
 DEFAULT_THRESHOLD = 0.5
 
 
@@ -135,33 +137,27 @@ def _r(x: float | None, nd: int = 4) -> float | None:
 
 def resolve_threshold(model: Any, threshold: float | None = None, settings: Any = None,
                       saved: Mapping[str, float] | None = None) -> float:
-    """The confidence below which a query counts as rejected (out of scope), mirroring the
-    assistant chain's guard, in order of precedence:
+    """The confidence below which a query counts as rejected (out of scope), as the
+    conversation's guard decides it, in order of precedence:
 
     1. the explicit ``threshold``;
     2. ``settings.oos_threshold`` when set (the operator's override);
     3. the out-of-scope threshold saved with the model: ``saved["oos_threshold"]`` (the
-       contract's ``response_metadata["thresholds"]``), else ``model.thresholds``, else
-       ``model.confidence_threshold``;
-    4. ``settings.confidence_threshold``;
-    5. ``DEFAULT_THRESHOLD`` (0.5).
+       contract's ``response_metadata["thresholds"]``), else ``model.thresholds`` (the contract's
+       property, models/base.py);
+    4. ``DEFAULT_THRESHOLD`` (0.5).
     """
     if threshold is not None:
         return float(threshold)
-    if settings is not None and getattr(settings, "oos_threshold", None) is not None:
+    if settings is not None and settings.oos_threshold is not None:
         return float(settings.oos_threshold)
     if not saved:
         try:
-            saved = dict(getattr(model, "thresholds", None) or {})
-        except Exception:  # noqa: BLE001 - e.g. an untrained model cannot load its metrics
+            saved = dict(model.thresholds or {})
+        except BackendUnavailable:  # e.g. an untrained model cannot load its metrics
             saved = {}
     if saved.get("oos_threshold") is not None:
         return float(saved["oos_threshold"])
-    attr = getattr(model, "confidence_threshold", None)
-    if attr is not None:
-        return float(attr)
-    if settings is not None and getattr(settings, "confidence_threshold", None) is not None:
-        return float(settings.confidence_threshold)
     return DEFAULT_THRESHOLD
 
 
@@ -189,11 +185,11 @@ def escalation_rate(preds: Sequence[Any]) -> float | None:
 def resolve_clarify_threshold(oos_threshold: float, settings: Any = None,
                               saved: Mapping[str, float] | None = None) -> float:
     """The confidence below which a routed query gets a clarifying question instead:
-    ``settings.confidence_threshold`` when set, else ``saved["clarify_threshold"]``, else the
+    ``settings.clarify_threshold`` when set, else ``saved["clarify_threshold"]``, else the
     out-of-scope threshold (no clarify band); never below ``oos_threshold``."""
     value = None
-    if settings is not None and getattr(settings, "confidence_threshold", None) is not None:
-        value = float(settings.confidence_threshold)
+    if settings is not None and settings.clarify_threshold is not None:
+        value = float(settings.clarify_threshold)
     elif saved and saved.get("clarify_threshold") is not None:
         value = float(saved["clarify_threshold"])
     return max(oos_threshold, value if value is not None else oos_threshold)
@@ -303,7 +299,7 @@ def _device_of(model: Any) -> str:
     """``model.device`` when the backend exposes one ("remote" for API backends); otherwise
     "cpu" when this process has no CUDA device (so a local model can only be on the CPU),
     else "unknown"."""
-    dev = getattr(model, "device", None)
+    dev = model.device
     if dev is not None:
         return str(dev)
     try:
@@ -405,7 +401,7 @@ def evaluate_model(
         rep.model_version = str(model.model_version)
     except Exception as e:  # noqa: BLE001
         rep.model_version = f"unknown ({type(e).__name__})"
-    per_query = bool(getattr(model, "per_query_latency", False))
+    per_query = bool(model.per_query_latency)
     n_lat = 0 if per_query else min(latency_sample, len(texts))
     n_oos = len(oos_texts or [])
     bar = tqdm(total=len(texts) * (2 if robust else 1) + n_lat + n_oos, desc=f"eval {name}", unit="q",

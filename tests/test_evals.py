@@ -44,12 +44,15 @@ class TfidfIntentModel(IntentChatModel):
     backend_name: ClassVar[str] = "tfidf"
     pipeline: Any = None
     version: str = "tfidf-lr-test"
-    confidence_threshold: float | None = None
-    device: str = "cpu"
+    saved_thresholds: dict = {}
 
     @property
     def model_version(self) -> str:
         return self.version
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        return dict(self.saved_thresholds)
 
     def classify_batch(self, texts: list[str]) -> list[IntentPrediction]:
         proba = self.pipeline.predict_proba(texts)
@@ -133,12 +136,11 @@ def test_oos_rejection_and_threshold_precedence(tfidf_model, data, settings):
     assert rep.oos_n == 100 and rep.threshold == 0.3
     assert rep.oos_rejection == pytest.approx(sum(c < 0.3 for c in confs) / 100)
     assert rep.summary()["oos_rejection"] == round(rep.oos_rejection, 4)
-    # precedence: explicit > settings.oos_threshold > model's saved threshold > settings.confidence_threshold > 0.5
-    plain = settings.model_copy(update={"oos_threshold": None, "confidence_threshold": None})
+    # precedence: explicit > settings.oos_threshold > the model's saved threshold > 0.5
+    plain = settings.model_copy(update={"oos_threshold": None, "clarify_threshold": None})
     assert resolve_threshold(tfidf_model, None, plain) == 0.5
-    assert resolve_threshold(tfidf_model, None, plain.model_copy(update={"confidence_threshold": 0.4})) == 0.4
-    saved = tfidf_model.model_copy(update={"confidence_threshold": 0.25})
-    assert resolve_threshold(saved, None, plain.model_copy(update={"confidence_threshold": 0.4})) == 0.25
+    saved = tfidf_model.model_copy(update={"saved_thresholds": {"oos_threshold": 0.25}})
+    assert resolve_threshold(saved, None, plain) == 0.25
     assert resolve_threshold(saved, None, plain.model_copy(update={"oos_threshold": 0.1})) == 0.1
     assert resolve_threshold(saved, 0.7, plain) == 0.7
 
@@ -403,7 +405,7 @@ def test_guard_metrics_auroc_and_ece_on_a_hand_made_case(settings):
         "z": ("card_arrival", 0.95, [("card_arrival", 0.95), ("out_of_scope", 0.01)]),  # OOS, routed
     }
     model = TableModel(table=table)
-    plain = settings.model_copy(update={"oos_threshold": None, "confidence_threshold": None})
+    plain = settings.model_copy(update={"oos_threshold": None, "clarify_threshold": None})
     rep = evaluate_model(model, ["a", "b", "c", "d"], ["card_arrival", "lost_or_stolen_card", "lost_or_stolen_card",
                                                        "card_arrival"], oos_texts=["x", "y", "z"], settings=plain,
                          latency_sample=0, progress=False)
