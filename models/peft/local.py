@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from models.base import BackendUnavailable
-from models.peft.prompt import resize_for_labels
+from models.peft.prompt import label_token_ids, resize_for_labels
 from models.peft.scorer import LabelScorer
 from models.peft.settings import PeftSettings
 from models.versions import is_complete
@@ -48,12 +48,29 @@ def nf4_config() -> Any:
     )
 
 
+def shrink_head(model: Any, ids: list[int]) -> None:
+    """Replace the output head of a merged model by its ``ids`` rows only: logits (B, L, len(ids))
+    in ``ids`` order. The answer is only ever one of those tokens, and a single query's forward
+    pass on CPU is bound by reading weights (the full head is 49k x 576 floats, 113 MB)."""
+    import torch
+
+    head = model.get_output_embeddings()
+    small = torch.nn.Linear(head.in_features, len(ids), bias=head.bias is not None,
+                            dtype=head.weight.dtype, device=head.weight.device)
+    with torch.no_grad():
+        small.weight.copy_(head.weight[torch.tensor(ids, device=head.weight.device)])
+        if head.bias is not None:
+            small.bias.copy_(head.bias[torch.tensor(ids, device=head.weight.device)])
+    model.set_output_embeddings(small)
+
+
 def load_local_runtime(path: Path, peft_settings: PeftSettings | None = None) -> LocalRuntime:
     """Load base + adapter from a version folder and build the one-step label scorer.
 
     The base is resized to the version tokenizer (label tokens), the adapter (LoRA + trained
     label-token rows) loaded and, unless ``inference_4bit``, merged into the float32 base (plain
-    Llama forward, fastest on CPU; bfloat16 on CUDA). Raises ``BackendUnavailable`` when the
+    Llama forward; bfloat16 on CUDA or with ``inference_dtype="bfloat16"``) and its output head
+    cut to the 77 label rows (``shrink_head``). Raises ``BackendUnavailable`` when the
     folder is incomplete, the base is missing or the libraries are not installed."""
     ps = peft_settings or PeftSettings()
     path = Path(path)
@@ -86,6 +103,9 @@ def load_local_runtime(path: Path, peft_settings: PeftSettings | None = None) ->
     model = PeftModel.from_pretrained(base, str(path / ADAPTER_DIR))
     if not ps.inference_4bit:
         model = model.merge_and_unload()
+        shrink_head(model, label_token_ids(tokenizer, labels))
+        if ps.inference_dtype == "bfloat16":
+            model = model.to(torch.bfloat16)
     model.eval()
     scorer = LabelScorer(model, tokenizer, labels, prompt.get("max_query_tokens", ps.max_query_tokens),
                          prompt.get("template", "{text}\nIntent:"))

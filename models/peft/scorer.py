@@ -46,7 +46,9 @@ class LabelScorer:
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
         with torch.inference_mode():
             out = self.model(input_ids=input_ids, attention_mask=mask, position_ids=pos, logits_to_keep=1, use_cache=False)
-            logits = out.logits[:, -1, :].float()[:, self.label_ids.to(self.device)]
+            logits = out.logits[:, -1, :].float()
+            if logits.shape[-1] != len(self.labels):  # full vocabulary head (see local.shrink_head)
+                logits = logits[:, self.label_ids.to(self.device)]
             return torch.softmax(logits, dim=-1).cpu().numpy()
 
     def rank(self, texts: list[str], k: int = 5) -> list[list[tuple[str, float]]]:

@@ -68,6 +68,8 @@ class PeftSettings(BaseSettings):
     # Inference
     inference_batch_size: int = Field(default=32, gt=0)
     inference_4bit: bool = Field(default=False, description="Quantise the base at inference too (slower on CPU).")
+    inference_dtype: Literal["float32", "bfloat16"] = Field(
+        default="float32", description="dtype of the merged model in the local runtime (CPU).")
     threads: int | None = Field(default=None, gt=0, description="torch.set_num_threads for training and the local runtime.")
 
     # vLLM runtime

@@ -7,13 +7,16 @@ tokenizer, head untied, the 77 trained label rows written in; float32 safetensor
 and ``adapter/`` (the LoRA weights alone, a plain peft LoRA adapter). Serve them with::
 
     var/vllm-venv/bin/python -m vllm.entrypoints.openai.api_server --model <export>/base \\
-        --enable-lora --max-lora-rank 16 --lora-modules banking=<export>/adapter
+        --enable-lora --max-lora-rank 16 --lora-modules banking=<export>/adapter \\
+        --logprobs-mode processed_logprobs
 
 ``VllmClient`` sends the same short prompt as the local runtime to ``/v1/completions`` with
 ``max_tokens=1``, ``allowed_token_ids`` = the label tokens (the answer is always a label) and
-``logprobs=20``; the confidence of a label is its probability renormalised over the label tokens
-among the 20 returned (label mass outside the top 20 is ignored: an approximation, tiny for a
-trained adapter). ``self_check`` sends one known query and verifies that the server lists the
+``logprobs=20``. With ``--logprobs-mode processed_logprobs`` the server returns log-probabilities
+after the ``allowed_token_ids`` mask, i.e. of the softmax over the 77 label tokens (the adapter is
+trained on exactly that distribution; its full-vocabulary softmax is not calibrated for labels);
+the confidence is renormalised over the 20 returned (the mass beyond the top 20 is ignored, tiny
+for a trained adapter). Raw logprobs (vLLM's default mode) are refused with that reason. ``self_check`` sends one known query and verifies that the server lists the
 module and answers a label token, so a misconfigured server (wrong model, no LoRA module, free
 text, unknown token ids) is reported with the reason instead of failing every request.
 """
@@ -111,7 +114,11 @@ class VllmClient:
             raise BackendUnavailable(f"vLLM answered {text[:80]!r}, not a label token: is it serving the exported "
                                      "base of this version (with its tokenizer) and honouring allowed_token_ids?")
         tops = ((choice.get("logprobs") or {}).get("top_logprobs") or [{}])[0] or {}
-        probs = {self.by_token[t]: math.exp(lp) for t, lp in tops.items() if t in self.by_token}
+        stray = [t for t in tops if t not in self.by_token]
+        if stray:
+            raise BackendUnavailable(f"vLLM returned logprobs of non-label tokens ({stray[:3]}): they are the raw, "
+                                     "unmasked distribution; start the server with --logprobs-mode processed_logprobs.")
+        probs = {self.by_token[t]: math.exp(lp) for t, lp in tops.items()}
         probs.setdefault(self.by_token[text], math.exp(((choice.get("logprobs") or {}).get("token_logprobs") or [0.0])[0]))
         z = sum(probs.values())
         ranked = sorted(((lab, p / z) for lab, p in probs.items()), key=lambda x: -x[1])
