@@ -53,15 +53,16 @@ def ensure_custom_model(progress: bool = True) -> None:
     from models.custom import latest_version
 
     if latest_version() is None:
-        console.print("[bold]No trained custom model yet: training one now (about 5-10 minutes on 2 cores).[/bold]")
+        console.print("[bold]No trained custom model yet: training one now (about 10-20 minutes on 2 cores: "
+                      "the teacher labels the training text once, then the model trains).[/bold]")
         _train_custom(progress)
 
 
-def _train_custom(progress: bool = True) -> Path:
+def _train_custom(progress: bool = True, use_teacher: bool = True) -> Path:
     from chains.backends import reset_backends
     from training.custom import train_custom
 
-    path = train_custom(progress=progress)
+    path = train_custom(progress=progress, use_teacher=use_teacher)
     reset_backends()
     Conversation.reset()  # the graph holds the backend instances
     m = json.loads((path / "metrics.json").read_text())
@@ -168,7 +169,7 @@ def _print_turn(out: dict) -> None:
 # ----------------------------------------------------------------------------- commands
 def cmd_train(args: argparse.Namespace) -> int:
     if args.backend == "custom":
-        _train_custom(progress=not args.no_progress)
+        _train_custom(progress=not args.no_progress, use_teacher=not args.no_teacher)
     else:
         try:
             from training.peft import train_peft
@@ -309,6 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train an intent backend")
     t.add_argument("backend", choices=["custom", "peft"])
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--no-teacher", action="store_true",
+                   help="custom: train from the labels alone (no distillation from the MiniLM + TF-IDF teacher)")
     t.set_defaults(func=cmd_train)
 
     a = sub.add_parser("ask", help="answer one message")
