@@ -51,7 +51,7 @@ from bank.store import create_schema, get_engine
 from bank.tools import ActionExpiredError, ActionNotFoundError
 from chains.assistant import AssistantInput, AssistantOutput, InvalidMessage, RankedIntent, validate_message
 from chains.backends import available_backends, get_backend
-from chains.graph import build_graph, graph_input, open_checkpointer, turn_output
+from chains.graph import answer_chunks, build_graph, graph_input, open_checkpointer, turn_output
 from chains.guard import UnknownChoice
 from chains.intent import BACKEND_FIELD, CHOICES, build_intent_chain
 from chains.routing import add_listener, arm_models, remove_listener
@@ -243,6 +243,7 @@ class Conversations:
             graph_config = self.thread_config(req, config)
             async with self._lock(graph_config["configurable"]["thread_id"]):
                 state: dict[str, Any] = {}
+                streamed = False
                 stream = self.graph().stream(graph_input(req), graph_config, stream_mode=["custom", "values"])
                 while True:
                     item = await run_in_threadpool(next, stream, None)
@@ -250,10 +251,15 @@ class Conversations:
                         break
                     mode, payload = item
                     if mode == "custom" and "answer_chunk" in payload:
+                        streamed = True
                         yield {"event": "answer_chunk", "data": json.dumps({"text": payload["answer_chunk"]})}
                     elif mode == "values":
                         state = payload
-            yield {"event": "data", "data": turn_output(state).model_dump_json()}
+            out = turn_output(state)
+            if not streamed:  # a turn that stopped for confirmation: its question, in the same chunks
+                for chunk in answer_chunks(out.answer):
+                    yield {"event": "answer_chunk", "data": json.dumps({"text": chunk})}
+            yield {"event": "data", "data": out.model_dump_json()}
         except Exception as e:  # noqa: BLE001 - every error becomes an error event; unknown ones are logged
             view = view_of(e)
             if view.http_status >= 500 and not isinstance(e, BackendUnavailable):

@@ -201,9 +201,8 @@ def build_graph(checkpointer: Any = None, intent_chain: Runnable | None = None):
         out = AssistantOutput(
             answer=result.answer, status="confirmation_required" if result.pending_confirmation else "answered",
             tool=result.tool, data=result.data, pending_confirmation=result.pending_confirmation, **decision.base)
-        if out.pending_confirmation:  # the turn ends at the interrupt: stream the question here
+        if out.pending_confirmation:
             out = _with_notice(out, state.get("notice"))
-            _stream_answer(out.answer)
         update: dict[str, Any] = {"output": out.model_dump(mode="json")}
         if out.pending_confirmation:  # the question goes into the conversation before the interrupt
             update["messages"] = [_assistant_message(out)]
@@ -261,13 +260,20 @@ def build_graph(checkpointer: Any = None, intent_chain: Runnable | None = None):
     return g.compile(checkpointer=checkpointer, name="banking_assistant")
 
 
-def _stream_answer(answer: str) -> None:
-    """Send ``answer`` as custom stream events ``{"answer_chunk": str}`` of
-    :data:`STREAM_CHUNK_WORDS` words each (seen by ``stream_mode="custom"``)."""
-    writer = get_stream_writer()
+def answer_chunks(answer: str) -> list[str]:
+    """``answer`` cut into chunks of :data:`STREAM_CHUNK_WORDS` words (joined back, they give
+    ``answer``)."""
     words = answer.split(" ")
-    for i in range(0, len(words), STREAM_CHUNK_WORDS):
-        writer({"answer_chunk": " ".join(words[i:i + STREAM_CHUNK_WORDS]) + (" " if i + STREAM_CHUNK_WORDS < len(words) else "")})
+    return [" ".join(words[i:i + STREAM_CHUNK_WORDS]) + (" " if i + STREAM_CHUNK_WORDS < len(words) else "")
+            for i in range(0, len(words), STREAM_CHUNK_WORDS)]
+
+
+def _stream_answer(answer: str) -> None:
+    """Send ``answer`` as custom stream events ``{"answer_chunk": str}`` (seen by
+    ``stream_mode="custom"``), see :func:`answer_chunks`."""
+    writer = get_stream_writer()
+    for chunk in answer_chunks(answer):
+        writer({"answer_chunk": chunk})
 
 
 def _with_classification(decided: AssistantOutput, proposal: dict[str, Any] | None) -> AssistantOutput:

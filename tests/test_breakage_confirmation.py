@@ -50,10 +50,14 @@ def bank(session_home):
 
     create_schema(get_engine())
     seed_demo(get_engine(), reset=True)
+    from assistant.cli import Conversation
+
     backends.reset_backends()
+    Conversation.reset()
     backends._instances["custom"] = FakeIntentModel()
     yield
     backends.reset_backends()
+    Conversation.reset()
 
 
 @pytest.fixture()

@@ -34,12 +34,16 @@ def bank(session_home):
 
     create_schema(get_engine())
     seed_demo(get_engine(), reset=True)
+    from assistant.cli import Conversation
+
     backends.reset_backends()
+    Conversation.reset()  # the CLI's graph holds the backends of an earlier test
     backends._instances["custom"] = FakeIntentModel()
     with session_scope(get_engine()) as s:
         ids = {u: i for i, u in s.execute(select(Customer.id, Customer.username)).all()}
     yield ids
     backends.reset_backends()
+    Conversation.reset()
 
 
 def engine():
