@@ -33,7 +33,9 @@ remembered per thread. Memory: a checkpointer keyed by ``thread_id`` (:func:`ope
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -342,6 +344,29 @@ def _postgres_module(name: str):
         ) from e
 
 
+SETUP_ATTEMPTS = 5
+
+
+def _is_setup_race(exc: BaseException) -> bool:
+    """True for the errors two processes get when both create the checkpointer's tables at once
+    (PostgreSQL's duplicate type/relation on ``CREATE TABLE IF NOT EXISTS``)."""
+    return type(exc).__name__ in ("UniqueViolation", "DuplicateTable", "DuplicateObject")
+
+
+def _setup_with_retries(setup: Any) -> None:
+    """Run the checkpointer's idempotent ``setup()``, retried when another worker creating the same
+    tables at the same moment makes it fail. A lock is no help here: its migrations use
+    ``CREATE INDEX CONCURRENTLY``, which waits for every open statement, a waiting lock included."""
+    for attempt in range(SETUP_ATTEMPTS):
+        try:
+            setup()
+            return
+        except Exception as e:  # noqa: BLE001 - re-raised unless it is the known creation race
+            if attempt + 1 == SETUP_ATTEMPTS or not _is_setup_race(e):
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
 @contextmanager
 def open_checkpointer() -> Iterator[Any]:
     """A synchronous checkpointer for the thread memory (SQLite file, or PostgreSQL when the
@@ -350,7 +375,7 @@ def open_checkpointer() -> Iterator[Any]:
     if pg:
         mod = _postgres_module("langgraph.checkpoint.postgres")
         with mod.PostgresSaver.from_conn_string(pg) as saver:
-            saver.setup()
+            _setup_with_retries(saver.setup)
             yield saver
         return
     from langgraph.checkpoint.sqlite import SqliteSaver
@@ -371,7 +396,14 @@ async def open_async_checkpointer() -> AsyncIterator[Any]:
     if pg:
         mod = _postgres_module("langgraph.checkpoint.postgres.aio")
         async with mod.AsyncPostgresSaver.from_conn_string(pg) as saver:
-            await saver.setup()
+            for attempt in range(SETUP_ATTEMPTS):  # as _setup_with_retries, awaited
+                try:
+                    await saver.setup()
+                    break
+                except Exception as e:  # noqa: BLE001 - re-raised unless it is the known creation race
+                    if attempt + 1 == SETUP_ATTEMPTS or not _is_setup_race(e):
+                        raise
+                    await asyncio.sleep(0.2 * (attempt + 1))
             yield saver
         return
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
