@@ -33,9 +33,7 @@ remembered per thread. Memory: a checkpointer keyed by ``thread_id`` (:func:`ope
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -46,6 +44,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
+from tenacity import AsyncRetrying, Retrying, retry_if_exception, stop_after_attempt, wait_incrementing
 
 from assistant.settings import get_settings
 from bank.store import get_engine
@@ -353,18 +352,13 @@ def _is_setup_race(exc: BaseException) -> bool:
     return type(exc).__name__ in ("UniqueViolation", "DuplicateTable", "DuplicateObject")
 
 
-def _setup_with_retries(setup: Any) -> None:
-    """Run the checkpointer's idempotent ``setup()``, retried when another worker creating the same
+def _setup_retries() -> dict[str, Any]:
+    """tenacity arguments for the checkpointer's idempotent ``setup()``: retried (up to
+    :data:`SETUP_ATTEMPTS` times, 0.2 s more wait each time) when another worker creating the same
     tables at the same moment makes it fail. A lock is no help here: its migrations use
     ``CREATE INDEX CONCURRENTLY``, which waits for every open statement, a waiting lock included."""
-    for attempt in range(SETUP_ATTEMPTS):
-        try:
-            setup()
-            return
-        except Exception as e:  # noqa: BLE001 - re-raised unless it is the known creation race
-            if attempt + 1 == SETUP_ATTEMPTS or not _is_setup_race(e):
-                raise
-            time.sleep(0.2 * (attempt + 1))
+    return {"retry": retry_if_exception(_is_setup_race), "stop": stop_after_attempt(SETUP_ATTEMPTS),
+            "wait": wait_incrementing(start=0.2, increment=0.2), "reraise": True}
 
 
 @contextmanager
@@ -375,7 +369,7 @@ def open_checkpointer() -> Iterator[Any]:
     if pg:
         mod = _postgres_module("langgraph.checkpoint.postgres")
         with mod.PostgresSaver.from_conn_string(pg) as saver:
-            _setup_with_retries(saver.setup)
+            Retrying(**_setup_retries())(saver.setup)
             yield saver
         return
     from langgraph.checkpoint.sqlite import SqliteSaver
@@ -396,14 +390,7 @@ async def open_async_checkpointer() -> AsyncIterator[Any]:
     if pg:
         mod = _postgres_module("langgraph.checkpoint.postgres.aio")
         async with mod.AsyncPostgresSaver.from_conn_string(pg) as saver:
-            for attempt in range(SETUP_ATTEMPTS):  # as _setup_with_retries, awaited
-                try:
-                    await saver.setup()
-                    break
-                except Exception as e:  # noqa: BLE001 - re-raised unless it is the known creation race
-                    if attempt + 1 == SETUP_ATTEMPTS or not _is_setup_race(e):
-                        raise
-                    await asyncio.sleep(0.2 * (attempt + 1))
+            await AsyncRetrying(**_setup_retries())(saver.setup)
             yield saver
         return
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
