@@ -44,12 +44,14 @@ _YES_VERB = re.compile(r"^(yes|yeah|yep|ok|okay|sure)( please)? (\w+) (it|them|t
 _NO_VERB = re.compile(r"^no( please)? (don't|dont|do not) (\w+) (it|them|that)$")
 _YES_DO_THAT = re.compile(r"^(yes|yeah|yep|ok|okay|sure)( please)? (do that|go on)( please)?$")
 _ASCII_REPLY = re.compile(r"^[a-z\s',.!]*$")
+_OPENER = re.compile(r"^(actually|oh|um|umm|hmm|wait|sorry|on second thought|on second thoughts|erm|well) ")
+"""Fillers a customer may put before a bare reply ("actually no, leave it"); stripped once."""
 MAX_REPLY_CHARS = 30
 
 
 def yes_or_no(text: str, action: str | None = None) -> bool | None:
     """True for a bare affirmative reply ("yes", "OK, do it!", "yes, freeze it"), False for a bare
-    negative one ("no", "No, leave it", "no, don't cancel it"), None for anything else: a reply
+    negative one ("no", "No, leave it", "actually no, leave it", "no, don't cancel it"), None for anything else: a reply
     with any other word ("OK, and what is the exchange rate?", "yes 不要"), digits or characters
     beyond ASCII letters, spaces and ``,.!'``, or longer than :data:`MAX_REPLY_CHARS` characters.
 
@@ -61,7 +63,7 @@ def yes_or_no(text: str, action: str | None = None) -> bool | None:
     lowered = text.strip().lower().replace("\u2019", "'")
     if not _ASCII_REPLY.match(lowered):
         return None
-    phrase = " ".join(re.findall(r"[a-z']+", lowered))
+    phrase = _OPENER.sub("", " ".join(re.findall(r"[a-z']+", lowered)), count=1)
     verbs = ACTION_VERBS.get(action or "", _ALL_VERBS) if action else _ALL_VERBS
     if phrase in _YES or _YES_DO_THAT.match(phrase):
         return True

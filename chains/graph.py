@@ -23,12 +23,14 @@ the CLI, the HTTP API) finds nothing pending there and changes nothing.
 
 Follow-ups: when the message alone is in scope but unsure (clarify) and the thread has an
 earlier request that reached a tool, the two are classified together; that result is used only
-if it passes the guard, and its tool may not propose a state change unless the message alone
+if it passes the guard and the message alone is a plausible continuation of it
+(:func:`plausible_continuation`), and the answer then says what the message was taken to mean;
+its tool may not propose a state change unless the message alone
 has the same top intent (``may_propose``).
 
 Identity: the customer comes from authentication only (:func:`authenticated_customer_id`); a thread belongs
-to the customer whose message started it. Backend: ``config["configurable"]["backend"]``,
-remembered per thread. Memory: a checkpointer keyed by ``thread_id`` (:func:`open_checkpointer`).
+to the customer whose message started it. Backend: ``config["configurable"]["backend"]`` of each
+request (the setting's default when a request names none; never remembered per thread). Memory: a checkpointer keyed by ``thread_id`` (:func:`open_checkpointer`).
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ from bank.store import get_engine
 from bank.tools import ProposalRefused, run_tool
 from chains.assistant import AssistantInput, AssistantOutput, validate_message
 from chains.confirmation import answer_pending, decide, supersede, yes_or_no
-from chains.guard import CLASSIFICATION_FIELDS, GuardDecision, UnknownChoice, guard
+from chains.guard import CLASSIFICATION_FIELDS, NON_TOOL_LABELS, GuardDecision, UnknownChoice, guard
+from chains.intent_titles import intent_title
 from chains.identity import authenticated_customer_id
 from chains.intent import build_intent_chain
 from chains.small_talk import small_talk_reply
@@ -87,6 +90,20 @@ def _last_human_text(state: AssistantState) -> str:
 def _assistant_message(out: AssistantOutput) -> AIMessage:
     """The assistant's turn as a chat message; the full output rides in ``additional_kwargs``."""
     return AIMessage(content=out.answer, additional_kwargs={"assistant_output": out.model_dump(mode="json")})
+
+
+FOLLOW_UP_CANDIDATES = 3
+"""How many of the message-alone ranking's in-scope candidates a follow-up's intent must be among."""
+
+
+def plausible_continuation(alone: dict[str, Any], with_context: dict[str, Any]) -> bool:
+    """True when the intent found for "earlier request + this message" (``with_context``, a
+    classification's ``response_metadata``) is among the top :data:`FOLLOW_UP_CANDIDATES` in-scope
+    candidates of the message alone (``alone``): "what about the new one?" after "where is my
+    card" may follow on; "freeze my card and cancel the transfer" after "why was I charged twice"
+    may not (the earlier topic would win over a new request)."""
+    candidates = [r["intent"] for r in alone.get("ranking") or [] if r["intent"] not in NON_TOOL_LABELS]
+    return with_context.get("intent") in candidates[:FOLLOW_UP_CANDIDATES]
 
 
 def _explicit_decision(value: Any) -> bool | None:
@@ -131,7 +148,7 @@ def build_graph(checkpointer: Any = None, intent_chain: Runnable | None = None):
         cid = owner_check(state, config)
         text = validate_message(_last_human_text(state))
         conf = config.get("configurable") or {}
-        backend = conf.get("backend") or state.get("backend") or get_settings().backend
+        backend = conf.get("backend") or get_settings().backend  # per request, never remembered
         pending, explicit, chosen = state.get("pending"), state.get("confirm"), state.get("chosen_intent")
         turn: dict[str, Any] = {"customer_id": cid, "message": text, "backend": backend, "classification": None,
                                 "alone": None, "decision": None, "output": None, "contextual": False,
@@ -169,8 +186,10 @@ def build_graph(checkpointer: Any = None, intent_chain: Runnable | None = None):
         context = state.get("context")
         if context and guard(meta).action == "clarify":
             with_context = classify_text(f"{context} {text}", backend, config)
-            if guard(with_context).action == "route":
-                return {**turn, "classification": with_context, "alone": meta, "contextual": True}
+            if guard(with_context).action == "route" and plausible_continuation(meta, with_context):
+                follow = f"Taking this as a follow-up to your earlier message, about {intent_title(with_context['intent'])}:"
+                return {**turn, "classification": with_context, "alone": meta, "contextual": True,
+                        "notice": f"{turn['notice']} {follow}".strip()}
         return {**turn, "classification": meta, "alone": meta}
 
     def guard_node(state: AssistantState) -> dict[str, Any]:

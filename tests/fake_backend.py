@@ -30,6 +30,7 @@ RULES: list[tuple[str, list[tuple[str, float]]]] = [
     ("pizza", [("out_of_scope", 0.9), ("small_talk", 0.05)]),
     ("charged twice", [("transaction_charged_twice", 0.97), ("card_payment_not_recognised", 0.02)]),
     ("transactions", [("recent_transactions", 0.96), ("card_payment_not_recognised", 0.02)]),
+    ("freeze my card and cancel", [("lost_or_stolen_card", 0.4), ("cancel_transfer", 0.35), ("compromised_card", 0.1)]),
     ("fee", [("card_payment_fee_charged", 0.4), ("transfer_fee_charged", 0.35), ("exchange_charge", 0.2)]),
 ]
 DEFAULT: list[tuple[str, float]] = [("exchange_rate", 0.2), ("card_arrival", 0.1)]
