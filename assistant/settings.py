@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     home: Path = Field(default=REPO_ROOT / "var", description="Trained models, database, logs.")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite under home.")
     backend: str = Field(default="custom", description="Default intent backend: custom | peft | gemini.")
+    ui_operator_tools: bool = Field(
+        default=False,
+        description="Chat UI for bank staff: every login gets the settings panel (technical details under "
+        "each answer, choice of the intent backend). Off: customers see neither.",
+    )
 
     # Confidence guard (chosen by `banking-assistant train custom` on validation + OOS data;
     # a value saved with the model overrides this default unless set explicitly).
@@ -96,6 +101,30 @@ class Settings(BaseSettings):
     auth_failures_per_minute: int = Field(
         default=20, ge=0, description="Failed authentications per client address per minute before 429; 0 = off."
     )
+    auth_failures_per_key_per_minute: int = Field(
+        default=5, ge=0, description="Failed authentications with one presented API key per minute before that "
+        "key gets 429 (a client retrying a stale key stops adding to its address's count); 0 = off.",
+    )
+    auth_known_good_hours: float = Field(
+        default=24.0, ge=0, description="A key that authenticated from an address within this many hours still "
+        "authenticates there while that address is throttled for failures; 0 = every key gets 429 then.",
+    )
+    trusted_proxies: str = Field(
+        default="", description="Comma-separated proxy addresses/networks (e.g. 10.0.0.5,10.1.0.0/16) whose "
+        "X-Forwarded-For names the client; empty = no forwarded header is trusted (the peer is the client).",
+    )
+    header_timeout_s: float = Field(
+        default=10.0, gt=0, description="A connection whose request head is not complete this many seconds after "
+        "it opened (or went idle) gets 408 and is closed.")
+    body_timeout_s: float = Field(
+        default=15.0, gt=0, description="A request body not fully received this many seconds after its head gets 408.")
+    keep_alive_timeout_s: float = Field(default=5.0, gt=0, description="Idle keep-alive connections close after this.")
+    max_connections: int = Field(
+        default=200, gt=0, description="Open connections (and running requests) per process beyond which a new "
+        "request gets 503 (uvicorn limit_concurrency).")
+    max_header_bytes: int = Field(
+        default=16384, gt=0, description="Largest request head (request line + headers) in bytes; larger gets 400 "
+        "(uvicorn h11_max_incomplete_event_size).")
     rate_limit_storage: str = Field(
         default="memory://",
         description="`limits` storage URI for the counters; memory:// is per process, so several workers "
@@ -109,6 +138,19 @@ class Settings(BaseSettings):
         "worker threads: single requests beside two 64-item batches went from p50 7.6 s to 36 ms "
         "(benchmarks/fairness.py).",
     )
+
+    @field_validator("trusted_proxies", mode="after")
+    @classmethod
+    def _proxies(cls, v: str) -> str:
+        import ipaddress
+
+        items = [x.strip() for x in v.split(",") if x.strip()]
+        for item in items:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as e:
+                raise ValueError(f"BANKING_TRUSTED_PROXIES: {item!r} is not an IP address or network") from e
+        return ",".join(items)
 
     @field_validator("home", "data_dir", "oos_file", mode="after")
     @classmethod

@@ -27,13 +27,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import secrets
 import shutil
 import socket
 import sys
 from pathlib import Path
 from typing import Any
+
+from assistant.ui_text import (  # noqa: F401 - the helpers' public home is assistant.ui too
+    BACKEND_TITLES, UNAVAILABLE_THREAD, WORD_JOINER, answer_markdown, backend_options, button_label, clarify_choices,
+    confirmation_labels, customer_reason, escape_markdown, settings_choice, technical_markdown, thread_title,
+    understood_line,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 APP_FILE = Path(__file__).resolve().parent / "ui_app.py"
@@ -64,7 +69,10 @@ WRONG_LOGIN = "That user name and password don't match. Please check them and tr
 def chainlit_config_toml(version: str) -> str:
     """The ``.chainlit/config.toml`` the launcher writes (Chainlit's own keys; anything not
     set here keeps Chainlit's default). File upload is off: the assistant reads text only;
-    HTML in messages is off and user messages are shown as plain text."""
+    HTML in messages is off and user messages are shown as plain text. The front end is the
+    local copy without third-party fonts or stylesheets (assistant/ui_frontend.py)."""
+    from assistant.ui_frontend import BUILD_DIR_NAME
+
     return f"""[project]
 user_env = []
 session_timeout = 3600
@@ -93,6 +101,8 @@ default_theme = "light"
 custom_css = "/public/bank.css"
 custom_js = "/public/bank.js"
 login_page_image = "/public/login.svg"
+custom_build = "./{BUILD_DIR_NAME}"
+custom_meta_image_url = "/public/login.svg"
 
 [meta]
 generated_by = "{version}"
@@ -131,9 +141,12 @@ always ask you to confirm first.
 
 def prepare_app_root(home: Path) -> Path:
     """Create ``<home>/chainlit`` with the config, the readme, the English translation (see
-    :func:`translation`) and a copy of the repository's ``public/``; returns it."""
+    :func:`translation`), a copy of the repository's ``public/`` and the local front end
+    (assistant/ui_frontend.py); returns it."""
     import importlib.util
     from importlib.metadata import version
+
+    from assistant.ui_frontend import prepare_frontend
 
     root = home / "chainlit"
     (root / ".chainlit" / "translations").mkdir(parents=True, exist_ok=True)
@@ -141,6 +154,7 @@ def prepare_app_root(home: Path) -> Path:
     (root / "chainlit.md").write_text(CHAINLIT_MD)
     if PUBLIC_DIR.is_dir():
         shutil.copytree(PUBLIC_DIR, root / "public", dirs_exist_ok=True)
+    prepare_frontend(root)
     spec = importlib.util.find_spec("chainlit")  # located, not imported (see the module docstring)
     shipped = Path(next(iter(spec.submodule_search_locations))) / "translations" / "en-US.json"
     if shipped.is_file():
@@ -254,180 +268,6 @@ def async_database_url(url: str) -> str:
     if scheme.startswith(("postgresql", "postgres")):
         return "postgresql+psycopg://" + rest
     raise ValueError(f"conversation history needs SQLite or PostgreSQL, not {scheme!r}")
-
-
-# ----------------------------------------------------------------------------- safe text
-_INLINE_SPECIAL = re.compile(r"([\\`*_\[\]()<>#|~!@&])")
-_LINE_START = re.compile(r"^(\s*)([-+=>]|\d+(?=[.)]))")
-_BULLET = re.compile(r"^\s*[-*•]\s+(.*)$")
-
-
-WORD_JOINER = "\u2060"
-"""An invisible character that breaks GFM's autolink patterns without changing what is shown."""
-
-
-def escape_markdown(text: str) -> str:
-    """``text`` with every character that Markdown (CommonMark + GFM, as Chainlit renders it)
-    could turn into a link, image, emphasis, code, heading, list, table, HTML or entity
-    backslash-escaped, so it shows exactly as written. Used for all answer text, which carries
-    third-party strings (merchant names, payees, references): ``[x](https://e.invalid)`` shows
-    as those characters, not as a link, and ``![](...)`` loads no image.
-
-    GFM also turns bare ``https://...``, ``www.`` names and e-mail addresses into links after
-    parsing (escapes do not stop that), so an invisible :data:`WORD_JOINER` goes after ``:``
-    in ``://``, after ``www`` and after ``@``. Ordinary punctuation ('.', ',', ':', quotes,
-    currency signs) is left alone."""
-    out = _INLINE_SPECIAL.sub(r"\\\1", text)
-    out = out.replace("://", ":" + WORD_JOINER + "//").replace("@", "@" + WORD_JOINER)
-    out = re.sub(r"(?i)\b(www)\.", lambda m: m.group(1) + WORD_JOINER + ".", out)
-    return _LINE_START.sub(lambda m: m.group(1) + ("\\" + m.group(2) if not m.group(2).isdigit() else m.group(2) + "\\"),
-                           out, count=1)
-
-
-def answer_markdown(text: str) -> str:
-    """The assistant's plain-text answer as safe Markdown: each ``- item`` line stays a bullet
-    (its text escaped), other lines become their own paragraphs (escaped), and a list is
-    closed by a blank line before the next paragraph (otherwise Markdown would merge that
-    paragraph into the last bullet). Input: the ``answer`` of an ``AssistantOutput``."""
-    blocks: list[str] = []
-    prev_bullet = False
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line:
-            prev_bullet = False
-            continue
-        m = _BULLET.match(line)
-        if m:
-            item = "- " + escape_markdown(m.group(1))
-            if prev_bullet:
-                blocks[-1] += "\n" + item
-            else:
-                blocks.append(item)
-            prev_bullet = True
-        else:
-            blocks.append(escape_markdown(line))
-            prev_bullet = False
-    return "\n\n".join(blocks)
-
-
-# ----------------------------------------------------------------------------- turn rendering
-def _title(label: str) -> str:
-    from chains.intent_titles import intent_title
-
-    return intent_title(label)
-
-
-def understood_line(output: dict[str, Any]) -> str | None:
-    """The customer's plain account of a turn, e.g. ``"Understood: a card that hasn't arrived"``:
-    only when the message reached a banking tool (status answered / confirmation_required);
-    None for out-of-scope, clarifying questions, small talk and yes/no replies."""
-    if output.get("status") not in ("answered", "confirmation_required") or not output.get("intent"):
-        return None
-    return f"Understood: {_title(output['intent'])}"
-
-
-def clarify_choices(output: dict[str, Any]) -> list[dict[str, str]]:
-    """The choices of a clarifying question as ``[{"intent": label, "title": words}]``:
-    ``output["choices"]`` when the graph sent them, else the top-3 of the ranking."""
-    if output.get("status") != "clarify":
-        return []
-    choices = output.get("choices") or [{"intent": r["intent"]} for r in (output.get("ranking") or [])[:3]]
-    return [{"intent": c["intent"], "title": c.get("title") or _title(c["intent"])} for c in choices]
-
-
-def button_label(title: str) -> str:
-    """A choice title as a button label: first letter upper-case ("a lost card" -> "A lost card")."""
-    return title[:1].upper() + title[1:]
-
-
-_CONFIRM_LABELS: dict[str, tuple[str, str, str, str]] = {
-    # action: (yes for one, no for one, yes for several ({n}), no for several)
-    "freeze_card": ("Yes, freeze my card", "No, keep it as it is",
-                    "Yes, freeze all {n} cards", "No, keep them as they are"),
-    "unfreeze_card": ("Yes, unfreeze it", "No, keep it frozen", "Yes, unfreeze them", "No, keep them frozen"),
-    "activate_card": ("Yes, activate it", "No, not now", "Yes, activate them", "No, not now"),
-    "order_replacement_card": ("Yes, order a replacement", "No, not now",
-                               "Yes, order replacements", "No, not now"),
-    "order_card": ("Yes, order it", "No, not now", "Yes, order them", "No, not now"),
-    "cancel_transfer": ("Yes, cancel the transfer", "No, let it go ahead",
-                        "Yes, cancel the transfers", "No, let them go ahead"),
-    "terminate_account": ("Yes, close my account", "No, keep my account",
-                          "Yes, close my accounts", "No, keep my accounts"),
-}
-
-
-def confirmation_labels(pending: dict[str, Any], data: dict[str, Any] | None = None) -> tuple[str, str]:
-    """(yes, no) button labels for a proposed action, worded for the number of cards involved:
-    ``pending`` is ``{action_id, action, description}``; ``data`` the tool's data (its
-    ``cards`` list, or ``card``, gives the count). Unknown actions get "Yes, go ahead" /
-    "No, leave it"."""
-    data = data or {}
-    n = len(data["cards"]) if isinstance(data.get("cards"), list) and pending.get("action") == "freeze_card" else 1
-    yes1, no1, yes_n, no_n = _CONFIRM_LABELS.get(pending.get("action", ""), ("Yes, go ahead", "No, leave it") * 2)
-    if n == 2 and pending.get("action") == "freeze_card":
-        return "Yes, freeze both cards", no_n
-    return (yes1, no1) if n <= 1 else (yes_n.format(n=n), no_n)
-
-
-def technical_markdown(output: dict[str, Any], *, contextual: bool = False) -> str:
-    """The operator view of one turn (Markdown): intent label, confidence, top-3 ranking,
-    backend, model version, classification latency (ms), guard status and the tool's result
-    (its ``data`` as JSON, and a proposed action). ``output`` is an ``AssistantOutput`` dict."""
-    lines = [f"**Status:** {output.get('status')}"]
-    if output.get("intent") is None:
-        lines.append("No classification: this message answered a pending confirmation.")
-    else:
-        lines += [
-            f"**Intent:** `{output['intent']}`" + (" (classified with the previous request as context)" if contextual else ""),
-            f"**Confidence:** {output['confidence']:.3f}",
-            f"**Backend:** `{output.get('backend')}` (model `{output.get('model_version')}`)",
-            f"**Latency:** {output['latency_ms']:.1f} ms" if output.get("latency_ms") is not None else "**Latency:** n/a",
-            "**Top 3:**",
-        ]
-        lines += [f"{i}. `{r['intent']}` {r['confidence']:.3f}" for i, r in enumerate((output.get("ranking") or [])[:3], 1)]
-    if output.get("tool"):
-        lines.append(f"**Tool:** `{output['tool']}`")
-    if output.get("pending_confirmation"):
-        p = output["pending_confirmation"]
-        lines.append(f"**Proposed (not done yet):** `{p['action']}` {escape_markdown(p['description'])}")
-    if output.get("data"):
-        lines.append("```json\n" + json.dumps(output["data"], indent=2, ensure_ascii=False, default=str)[:4000] + "\n```")
-    return "\n\n".join(lines)
-
-
-# ----------------------------------------------------------------------------- backends
-BACKEND_TITLES: dict[str, str] = {
-    "custom": "Standard (our own intent model)",
-    "peft": "Fine-tuned language model",
-    "gemini": "Google Gemini",
-}
-"""How the settings panel names each intent backend."""
-
-
-def customer_reason(reason: str) -> str:
-    """A backend's technical unavailability reason (``available_backends()[name]["reason"]``,
-    the same text /health reports) in words a customer understands."""
-    r = reason.lower()
-    if "not installed" in r or "dependencies missing" in r or "pip install" in r:
-        return "Not installed on this server."
-    if "api_key" in r or "api key" in r or "not set" in r:
-        return "Not connected: this bank has not set up access to it."
-    if "no trained" in r or "train" in r:
-        return "Not ready: it has not been trained on this server yet."
-    if "incomplete" in r or "not a complete" in r or "missing" in r:
-        return "Not ready: it has not been fully set up on this server."
-    if "reach" in r or "connect" in r or "refused" in r:
-        return "Its server cannot be reached right now."
-    return "Not available right now."
-
-
-def backend_options(available: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every backend for the settings panel, in registry order:
-    ``[{"name", "title", "available": bool, "reason": customer words or ""}]``.
-    ``available`` is ``chains.backends.available_backends()``."""
-    return [{"name": name, "title": BACKEND_TITLES.get(name, name), "available": bool(info["available"]),
-             "reason": "" if info["available"] else customer_reason(str(info.get("reason") or ""))}
-            for name, info in available.items()]
 
 
 def build_arg_parser() -> argparse.ArgumentParser:

@@ -11,15 +11,20 @@
 - Each answer streams from the graph's ``respond`` node (``stream_mode="custom"``) as safe
   Markdown (assistant/ui.py ``answer_markdown``: third-party text cannot become a link or an
   image), led by a plain "Understood: ..." line when the request reached a banking tool.
-- Technical detail (intent label, confidence, top-3, backend, model version, latency, tool
-  data) is a collapsible step only when the "technical details" setting (the operator view) is on.
+- Operator tools (``BANKING_UI_OPERATOR_TOOLS=true``, a staff deployment): a settings panel
+  with the technical-details switch (intent label, confidence, top-3, backend, model version,
+  latency, tool data as a collapsible step under each answer) and the intent backend. A
+  customer UI (the default) sends no settings panel, ignores a crafted settings update and
+  always uses the bank's default backend.
+- Titles: a conversation is named by its first request that reached a banking tool ("A card
+  that hasn't arrived"), not by its first message ("hi"), as soon as that turn is answered.
 - Clarifying questions carry one button per choice (plus "Something else"); a click sends the
   chosen intent (graph input ``chosen_intent``) with the original message.
 - State-changing tools stop at the graph's interrupt; buttons worded for the action and the
   number of cards (or a typed yes/no) resume it with ``{"approve": bool}``; the choice is echoed
   in the chat as the customer's reply.
-- Settings list every intent backend: the available ones to choose from, the unavailable ones
-  disabled with the reason in plain words.
+- The operator's settings list every intent backend: the available ones to choose from, the
+  unavailable ones disabled with the reason in plain words.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 import chainlit as cl
+from chainlit.data import get_data_layer
 from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
 from chainlit.input_widget import Select, Switch
 from langchain_core.messages import HumanMessage
@@ -41,7 +47,8 @@ from assistant.errors import view_of
 from assistant.settings import get_settings
 from assistant.ui import (
     API_KEY_USERNAMES, STARTERS, answer_markdown, async_database_url, backend_options, button_label, clarify_choices,
-    confirmation_labels, create_chainlit_tables, escape_markdown, technical_markdown, understood_line,
+    confirmation_labels, create_chainlit_tables, escape_markdown, settings_choice, technical_markdown, thread_title,
+    understood_line,
 )
 from bank.auth import authenticate_key, authenticate_password
 from bank.store import Customer, get_engine, session_scope
@@ -98,6 +105,26 @@ class HistoryDataLayer(SQLAlchemyDataLayer):
                 st["generation"] = _json(st.get("generation")) or None
         return threads
 
+    async def update_thread(self, thread_id: str, name: str | None = None, user_id: str | None = None,
+                            metadata: dict | None = None, tags: list[str] | None = None) -> None:
+        """Chainlit's upsert, except that a thread already titled by its understood request
+        (metadata ``title``, see :meth:`set_title`) keeps that title: Chainlit names a thread
+        after its first message, possibly after the title was set."""
+        if name is not None and not (metadata or {}).get(TITLE_KEY):
+            rows = await self.execute_sql(query='SELECT "metadata" FROM threads WHERE "id" = :id',
+                                          parameters={"id": thread_id})
+            kept = (_json(rows[0].get("metadata")) or {}).get(TITLE_KEY) if isinstance(rows, list) and rows else None
+            name = kept or name
+        await super().update_thread(thread_id, name=name, user_id=user_id, metadata=metadata, tags=tags)
+
+    async def set_title(self, thread_id: str, title: str) -> None:
+        """Name thread ``thread_id`` ``title`` (kept from then on, see :meth:`update_thread`)."""
+        await self.update_thread(thread_id, name=title, metadata={TITLE_KEY: title})
+
+
+TITLE_KEY = "understood_title"
+"""Thread metadata key holding the title set from the first understood request."""
+
 
 def data_layer_for(database_url: str) -> HistoryDataLayer:
     """The history store on the database of the (synchronous) SQLAlchemy ``database_url``; its
@@ -141,11 +168,21 @@ async def starters(user: cl.User | None = None, language: str | None = None) -> 
     return [cl.Starter(label=label, message=message) for label, message in STARTERS]
 
 
+def _operator() -> bool:
+    """Whether this UI offers the operator tools (``BANKING_UI_OPERATOR_TOOLS``)."""
+    return bool(get_settings().ui_operator_tools)
+
+
 async def _open_session() -> None:
-    """Session state from the login and the Chainlit thread, then the settings panel."""
+    """Session state from the login and the Chainlit thread, then (operator tools only) the
+    settings panel; a customer gets no panel and the bank's default backend."""
     user: cl.User = cl.user_session.get("user")
     cl.user_session.set("customer_id", int(user.metadata["customer_id"]))
     cl.user_session.set("thread_id", f"ui-{cl.context.session.thread_id}")
+    if not _operator():
+        cl.user_session.set("backend", None)
+        cl.user_session.set("details", False)
+        return
     options = backend_options(await asyncio.to_thread(available_backends))
     offered = [o["name"] for o in options if o["available"]]
     default = get_settings().backend
@@ -198,10 +235,12 @@ async def resume(thread: dict[str, Any]) -> None:
 
 @cl.on_settings_update
 async def settings_update(settings: dict[str, Any]) -> None:
-    backend = settings.get("backend")
-    if backend in (cl.user_session.get("offered") or []):
+    """Operator tools only: the backend and details switch chosen in the panel."""
+    operator = _operator()
+    backend, details = settings_choice(settings, cl.user_session.get("offered") or [], operator=operator)
+    if backend:
         cl.user_session.set("backend", backend)
-    cl.user_session.set("details", bool(settings.get("details")))
+    cl.user_session.set("details", details)
 
 
 def _input(text: str, chosen_intent: str | None = None) -> dict[str, Any]:
@@ -210,9 +249,10 @@ def _input(text: str, chosen_intent: str | None = None) -> dict[str, Any]:
 
 
 def _config() -> dict[str, Any]:
-    return {"configurable": {"thread_id": cl.user_session.get("thread_id"),
-                             "customer_id": cl.user_session.get("customer_id"),
-                             "backend": cl.user_session.get("backend")}}
+    conf = {"thread_id": cl.user_session.get("thread_id"), "customer_id": cl.user_session.get("customer_id")}
+    if _operator() and cl.user_session.get("backend"):
+        conf["backend"] = cl.user_session.get("backend")  # the operator's choice; else the bank's default
+    return {"configurable": conf}
 
 
 # ----------------------------------------------------------------------------- one turn
@@ -231,7 +271,7 @@ def _content(output: dict[str, Any], answer: str) -> str:
 
 async def _show_details(state: dict[str, Any], output: dict[str, Any], message: cl.Message) -> None:
     """The operator view of the turn: a collapsible step under ``message`` (setting on only)."""
-    if not cl.user_session.get("details"):
+    if not (_operator() and cl.user_session.get("details")):
         return
     step = cl.Step(name=DETAILS_STEP, type="tool", show_input=False, parent_id=message.id)
     step.output = technical_markdown(output, contextual=bool(state.get("contextual")))
@@ -290,6 +330,7 @@ async def run_turn(payload: Any) -> None:
         await cl.ErrorMessage(content=escape_markdown(view.customer_text)).send()
         return
     output = state.get("output") or {}
+    await _title_thread(output)
     if interrupted:
         question = await _ask_confirmation(interrupted, output)
         await _show_details(state, output, question)
@@ -300,6 +341,20 @@ async def run_turn(payload: Any) -> None:
     await _show_details(state, output, answer)
     if output.get("status") == "clarify":
         await _offer_choices(output, answer)
+
+
+async def _title_thread(output: dict[str, Any]) -> None:
+    """Name the conversation after the first understood request (:func:`thread_title`), once."""
+    title = thread_title(output)
+    if not title or cl.user_session.get(TITLE_KEY):
+        return
+    cl.user_session.set(TITLE_KEY, title)
+    layer = get_data_layer()
+    if isinstance(layer, HistoryDataLayer):
+        await layer.set_title(cl.context.session.thread_id, title)
+        # The sidebar re-reads the conversation list on this event (the title shows at once).
+        await cl.context.emitter.emit("first_interaction", {"interaction": title,
+                                                            "thread_id": cl.context.session.thread_id})
 
 
 async def _echo(label: str) -> None:
