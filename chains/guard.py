@@ -23,11 +23,9 @@ from pydantic import BaseModel
 
 from chains.assistant import AssistantOutput, Choice
 from chains.intent_titles import intent_title
-
-OUT_OF_SCOPE_LABEL = "out_of_scope"
-SMALL_TALK_LABEL = "small_talk"
-NON_TOOL_LABELS = frozenset({OUT_OF_SCOPE_LABEL, SMALL_TALK_LABEL})
-"""Labels a backend may predict that have no banking tool."""
+from models.labels import NON_TOOL_LABELS
+from models.labels import OUT_OF_SCOPE as OUT_OF_SCOPE_LABEL
+from models.labels import SMALL_TALK as SMALL_TALK_LABEL
 
 CLARIFY_CHOICES = 3
 OUT_OF_SCOPE_ANSWER = (

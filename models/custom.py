@@ -5,7 +5,7 @@ Loads one model-version folder written by ``training/custom.py`` (the newest com
 per process, lazily and thread-safely; inference runs under ``torch.inference_mode`` and is safe
 to share between concurrent requests (the module is read-only in eval mode).
 
-Labels: the 77 BANKING77 intents plus ``training.data.EXTRA_LABELS``. Internally small talk is
+Labels: the 77 BANKING77 intents plus ``models.labels.EXTRA_LABELS``. Internally small talk is
 split into its kinds ("small_talk:greeting", ...); their probabilities are summed into
 ``small_talk`` and the most likely kind is returned as ``response_metadata["small_talk_kind"]``.
 Logits are divided by the temperature fitted on validation (Guo et al. 2017) and the
@@ -30,10 +30,10 @@ from tokenizers import Tokenizer
 
 from assistant.settings import get_settings
 from models.base import TOP_K, BackendUnavailable, IntentChatModel, IntentPrediction
+from models.labels import OUT_OF_SCOPE, SMALL_TALK, public_label
+from models.tokenizer import encode_inputs, load_tokenizer
 from models.transformer import IntentTransformer, TransformerConfig
 from models.versions import is_complete, latest
-from training.data import OUT_OF_SCOPE, SMALL_TALK, public_label
-from training.tokenizer import encode_inputs, load_tokenizer
 
 ARTIFACT_FILES = ("model.safetensors", "tokenizer.json", "config.json", "labels.json", "metrics.json")
 REQUIRED_FILES = ARTIFACT_FILES

@@ -12,9 +12,10 @@ import torch
 
 from models.base import BackendUnavailable
 from models.custom import ArtifactError, CustomIntentModel, load_version, public_probs
+from models.labels import EXTRA_LABELS
+from models.tokenizer import ngram_features
 from models.transformer import IntentTransformer, TransformerConfig
-from training.data import EXTRA_LABELS
-from training.tokenizer import ngram_features, train_tokenizer
+from training.tokenizer import train_tokenizer
 
 
 def test_tokenizer_round_trip(banking77) -> None:

@@ -1,7 +1,8 @@
-"""BANKING77 loading: checksums, splits, clear errors."""
+"""BANKING77 loading: checksums, splits, clear errors; models/ never imports training/."""
 
 from __future__ import annotations
 
+import ast
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from assistant.settings import Settings
-from training.data import DataError, load_banking77, read_csv, verify_dir
+from models.banking77 import DataError, load_banking77, read_csv, verify_dir
 
 
 def test_real_data_verifies_and_splits(banking77) -> None:
@@ -62,7 +63,7 @@ def test_read_csv_rejects_bad_header_and_unknown_labels(tmp_path: Path, banking7
 
 def test_unset_data_dir_uses_the_verified_default_folder(banking77, tmp_path: Path) -> None:
     """With BANKING_DATA_DIR unset, a complete <home>/data/banking77 is used without download."""
-    from training.data import resolve_data_dir
+    from models.banking77 import resolve_data_dir
 
     default = tmp_path / "data" / "banking77"
     default.mkdir(parents=True)
@@ -72,7 +73,7 @@ def test_unset_data_dir_uses_the_verified_default_folder(banking77, tmp_path: Pa
 
 
 def test_failed_download_is_clear_and_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
-    import training.data as data_mod
+    import models.banking77 as data_mod
 
     monkeypatch.setattr(data_mod, "DOWNLOAD_URL", "http://127.0.0.1:9/{commit}/{name}")  # refused at once
     dest = tmp_path / "data" / "banking77"
@@ -82,10 +83,43 @@ def test_failed_download_is_clear_and_leaves_nothing(tmp_path: Path, monkeypatch
     assert list((tmp_path / "data").iterdir()) == []  # no temporary folder left behind
 
 
+FORBIDDEN_IN_MODELS = ("training", "evals", "assistant.server", "assistant.cli", "assistant.ui",
+                      "assistant.ui_app", "assistant.graph_auth", "assistant.errors",
+                      "assistant.http_limits", "assistant.metrics")
+
+
+def test_models_never_import_training_evals_or_interfaces() -> None:
+    """Imports point one way (issue 19): no module under models/ imports training/, evals/ or an
+    interface, at the top or lazily inside a function (every import statement, via ``ast``)."""
+    root = Path(__file__).resolve().parents[1] / "models"
+    bad = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            bad += [f"{path.relative_to(root.parent)}:{node.lineno} {n}" for n in names
+                    if any(n == f or n.startswith(f + ".") for f in FORBIDDEN_IN_MODELS)]
+    assert len(list(root.rglob("*.py"))) > 10  # the scan really read models/
+    assert bad == []
+
+
+def test_label_vocabulary_is_listed_once() -> None:
+    """The guard and training use models/labels.py's labels (issue 19: they were listed twice)."""
+    import chains.guard
+    import models.banking77
+    import models.labels
+    import training.data
+
+    assert chains.guard.NON_TOOL_LABELS is models.labels.NON_TOOL_LABELS
+    assert models.labels.NON_TOOL_LABELS == {"out_of_scope", "small_talk"}
+    assert training.data.load_banking77 is models.banking77.load_banking77
+
+
 # --- CLINC150 extras, oos_dev halves, augmentation (issue 9) -------------------------------------
 
 def test_extras_load_with_internal_labels(session_home: Path) -> None:
-    from training.data import OUT_OF_SCOPE, load_extras, public_label
+    from models.labels import OUT_OF_SCOPE, public_label
+    from training.data import load_extras
 
     ex = load_extras()
     # 1,500 small talk + 200 account basics + 90 % of 9,100 outliers; validation: the _val files + 10 %

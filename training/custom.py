@@ -1,6 +1,6 @@
 """Training the custom (from-scratch) transformer: ``banking-assistant train custom``.
 
-Labels: the 77 BANKING77 intents plus ``training.data.EXTRA_LABELS`` (check_balance,
+Labels: the 77 BANKING77 intents plus ``models.labels.EXTRA_LABELS`` (check_balance,
 recent_transactions, small_talk split internally into its CLINC150 kinds, out_of_scope).
 Data: BANKING77 train split (90 % of train.csv) + CLINC150 extras (``training.data.load_extras``;
 outlier exposure, Hendrycks et al. ICLR 2019) + augmented copies (``training.augment``); model
@@ -37,16 +37,16 @@ from sklearn.metrics import accuracy_score, f1_score
 from tqdm.auto import tqdm
 
 from assistant.settings import Settings, get_settings
+from models.banking77 import Banking77, load_banking77
 from models.custom import REQUIRED_FILES, calibrated_probs, public_probs
+from models.labels import CHECK_BALANCE, OUT_OF_SCOPE, RECENT_TRANSACTIONS, public_label
+from models.tokenizer import MASK, encode_batch, encode_inputs, encode_ngrams
 from models.transformer import IntentTransformer, TransformerConfig
 from models.versions import save_version
-from training.data import (
-    CHECK_BALANCE, OUT_OF_SCOPE, RECENT_TRANSACTIONS, Banking77, ExtraData, load_banking77, load_extras,
-    load_oos, oos_halves, public_label,
-)
 from training.augment import augment
+from training.data import ExtraData, load_extras, load_oos, oos_halves
 from training.thresholds import expected_calibration_error, fit_temperature, tune_thresholds
-from training.tokenizer import MASK, encode_batch, encode_inputs, encode_ngrams, train_tokenizer
+from training.tokenizer import train_tokenizer
 
 
 @dataclass
@@ -208,7 +208,7 @@ def train_custom(
     position) and metrics.json (validation/test accuracy and macro-F1 as fractions, ECE,
     temperature, thresholds, training_seconds, data_checksum, teacher), sealed with
     ``models.versions`` so an interrupted run leaves no half-written version.
-    Raises ``training.data.DataError`` when BANKING77 or the CLINC150 extras are missing or
+    Raises ``models.banking77.DataError`` when BANKING77 or the CLINC150 extras are missing or
     altered; ``training.teacher.TeacherUnavailable`` when the teacher's encoder is missing.
     """
     s = settings or get_settings()

@@ -33,13 +33,14 @@ from typing import Any
 import numpy as np
 
 from assistant.settings import Settings, get_settings
+from models.banking77 import Banking77, Split, load_banking77
 from models.peft.chat_model import versions_root
 from models.peft.local import ADAPTER_DIR, TOKENIZER_DIR, VERSION_FILES, load_local_runtime, nf4_config
 from models.peft.prompt import PROMPT_TEMPLATE, add_label_tokens, prompt_ids
 from models.peft.scorer import LabelScorer
 from models.peft.settings import PeftSettings, use_4bit
 from models.versions import save_version
-from training.data import Banking77, Split, load_banking77, load_oos
+from training.data import load_oos
 from training.peft_base import resolve_base_model
 
 

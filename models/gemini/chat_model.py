@@ -208,7 +208,7 @@ class GeminiIntentModel(IntentChatModel):
     def _get_retriever(self) -> ExampleRetriever:
         with self._lock:
             if self._retriever is None:
-                from training.data import load_banking77
+                from models.banking77 import load_banking77
 
                 data = load_banking77(self._app_settings())
                 if not self.intents:

@@ -1,0 +1,25 @@
+"""The label vocabulary every backend, the guard and training share: the ONE place that names
+the outcomes beyond BANKING77 (issue 9).
+
+Every model's label list is the 77 BANKING77 intents (``models.banking77.load_banking77().intents``,
+categories.json order) followed by ``EXTRA_LABELS``. Internally a model may split ``small_talk``
+into sub-kinds ("small_talk:greeting"); ``public_label`` maps those back to (label, kind).
+"""
+
+from __future__ import annotations
+
+CHECK_BALANCE = "check_balance"
+RECENT_TRANSACTIONS = "recent_transactions"
+SMALL_TALK = "small_talk"
+OUT_OF_SCOPE = "out_of_scope"
+EXTRA_LABELS: tuple[str, ...] = (CHECK_BALANCE, RECENT_TRANSACTIONS, SMALL_TALK, OUT_OF_SCOPE)
+NON_TOOL_LABELS = frozenset({OUT_OF_SCOPE, SMALL_TALK})
+"""Labels a backend may predict that have no banking tool."""
+KIND_SEP = ":"
+
+
+def public_label(internal: str) -> tuple[str, str | None]:
+    """Split an internal class name into (contract label, sub-kind or None):
+    ``"small_talk:greeting" -> ("small_talk", "greeting")``, ``"card_arrival" -> ("card_arrival", None)``."""
+    label, _, kind = internal.partition(KIND_SEP)
+    return label, (kind or None)
