@@ -22,9 +22,6 @@ from rich.text import Text
 
 from assistant.settings import get_settings
 
-BACKEND_CHOICES = ["custom", "peft", "gemini", "cascade", "rollout"]
-"""``--backend`` of ask/chat: a backend or a routing policy (chains/routing.py)."""
-
 console = Console()  # wraps at word boundaries
 err = Console(stderr=True)
 
@@ -313,6 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-teacher", action="store_true",
                    help="custom: train from the labels alone (no distillation from the MiniLM + TF-IDF teacher)")
     t.set_defaults(func=cmd_train)
+
+    from chains.arms import CHOICES as BACKEND_CHOICES  # --backend of ask/chat: a backend or a routing policy
 
     a = sub.add_parser("ask", help="answer one message")
     a.add_argument("message")

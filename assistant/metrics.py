@@ -27,7 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 
 from bank.auth import authenticate_key
 from bank.store import get_engine
-from chains.routing import add_listener
+from chains.live import add_listener
 
 LABELS = ("route", "backend", "arm", "status")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)

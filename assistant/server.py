@@ -54,7 +54,8 @@ from chains.backends import available_backends, get_backend
 from chains.graph import answer_chunks, build_graph, graph_input, open_checkpointer, turn_output
 from chains.guard import UnknownChoice
 from chains.intent import BACKEND_FIELD, CHOICES, build_intent_chain
-from chains.routing import add_listener, arm_models, remove_listener
+from chains.live import add_listener, remove_listener
+from chains.policies import arm_models
 from evals.benchmark import BenchmarkScheduler, LiveLog, summarise_log
 from models.base import BackendUnavailable
 

@@ -267,7 +267,8 @@ class CardTransaction(Base):
     ``amount``/``currency``: in the merchant's currency; ``account_amount``: in the account's
     currency; ``fx_rate``: account-currency units per 1 merchant-currency unit applied
     (``account_amount = amount * fx_rate``, before ``fee``), NULL when no conversion. ``status``: pending | settled |
-    declined | reverted. ``kind``: payment | cash_withdrawal | refund.
+    declined | reverted. ``kind``: payment | cash_withdrawal | refund | fee (a bank fee, such as an
+    extra physical card: ``amount = account_amount`` = the fee, in the account currency).
     """
 
     __tablename__ = "card_transactions"

@@ -80,7 +80,7 @@ def _is_known(name: str) -> bool:
     """A backend, a routing policy or a valid pinned arm (``custom@<version>``)."""
     if name in KNOWN_BACKENDS or name in POLICIES:
         return True
-    from chains.routing import parse_arm
+    from chains.arms import parse_arm
 
     try:
         parse_arm(name)
@@ -141,7 +141,7 @@ def default_backend_factory(name: str, settings: Any) -> Any:
     """``chains.routing.get_arm(name)``: the process-wide backend, a pinned version or a routing
     policy (imported lazily; the registry reads the process settings itself, so ``settings`` is
     not passed on)."""
-    from chains.routing import get_arm
+    from chains.policies import get_arm
 
     return get_arm(name)
 

@@ -25,16 +25,26 @@ def bank(session_home):
 
 
 def test_balance_lists_each_account_with_pending_payments(bank) -> None:
+    """Issue 20: the £35.00 pending ASOS *refund* was added to the pending card payments (£58.45)
+    and the pending £250.00 outgoing transfer was not mentioned. Refunds are money coming in, and
+    pending transfers are named (already taken from the balance)."""
     engine, ids = bank
     out = run_tool(engine, ids["alice"], "check_balance", "whats my balance")
     assert out.answer.splitlines() == [
         "Your balances:",
-        "- GBP account: £1,520.40 (£58.45 of card payments still pending)",
+        "- GBP account: £1,520.40 (£23.45 of card payments still pending; £250.00 of outgoing transfers "
+        "pending, already taken from this balance; £35.00 of refunds on the way in)",
         "- EUR account: €230.00",
     ]
+    assert "58.45" not in out.answer
     assert [(a["currency"], a["balance"]) for a in out.data["accounts"]] == [("GBP", "1520.40"), ("EUR", "230.00")]
+    gbp = out.data["accounts"][0]
+    assert (gbp["pending_card_payments"], gbp["pending_refunds"], gbp["pending_outgoing_transfers"]) == (
+        "23.45", "35.00", "250.00")
     bob = run_tool(engine, ids["bob"], "check_balance", "balance?")
     assert "£" not in bob.answer and "€845.10" in bob.answer  # only Bob's own account
+    assert bob.answer.splitlines()[1] == ("- EUR account: €845.10 (€25.98 of cash withdrawals still pending; "
+                                          "€1,200.00 of incoming transfers on the way)")
 
 
 def test_recent_transactions_newest_first_with_signs_and_states(bank) -> None:

@@ -46,7 +46,7 @@ def bank(session_home):
     as "custom", so no trained model is needed."""
     from bank.seed import seed_demo
     from bank.store import create_schema, get_engine
-    from chains import backends
+    from models import registry as backends
 
     create_schema(get_engine())
     seed_demo(get_engine(), reset=True)

@@ -30,7 +30,7 @@ def bank(session_home):
     """A freshly seeded demo bank; the fake backend registered as "custom" for this test."""
     from bank.seed import seed_demo
     from bank.store import create_schema, get_engine
-    from chains import backends
+    from models import registry as backends
 
     create_schema(get_engine())
     seed_demo(get_engine(), reset=True)

@@ -1,4 +1,4 @@
-"""Routing policies (chains/routing.py): the cascade, the sticky A/B rollout, shadow comparison,
+"""Routing (chains/arms.py, policies.py, live.py, routing.py): the cascade, the sticky A/B rollout, shadow comparison,
 their rows in the benchmark log, the eval figures, and the Prometheus ``/metrics`` endpoint.
 
 Backends are fakes with fixed rankings (the pattern of tests/fake_backend.py): each follows the
@@ -16,10 +16,10 @@ import pytest
 from langchain_core.messages import HumanMessage
 
 from chains.guard import guard
-from chains.routing import (
-    CascadeIntentModel, RolloutIntentModel, RoutedChain, ShadowRunner, add_listener, assign_arm, get_arm,
-    parse_arm, parse_rollout, remove_listener, stable_bucket,
-)
+from chains.arms import assign_arm, parse_arm, parse_rollout, stable_bucket
+from chains.live import ShadowRunner, add_listener, remove_listener
+from chains.policies import CascadeIntentModel, RolloutIntentModel, get_arm
+from chains.routing import RoutedChain
 from evals.benchmark import BenchmarkScheduler, LiveLog, read_log, summarise_log
 from evals.runner import evaluate_model
 from fake_backend import FakeIntentModel
@@ -155,7 +155,7 @@ def test_rollout_split_90_10_is_sticky_per_customer() -> None:
 
 def test_rollout_settings_are_checked() -> None:
     for bad, reason in [("", "empty"), ("custom", "needs a weight"), ("custom:0", "positive"),
-                        ("custom:x", "not a number"), ("custom:1,custom:2", "twice"), ("nope:5", "unknown arm"),
+                        ("custom:x", "not a number"), ("custom:1,custom:2", "twice"), ("nope:5", "Unknown backend 'nope'"),
                         ("gemini@m:5", "model-version folders"), ("custom@../x:5", "folder name")]:
         with pytest.raises(ValueError, match=reason):
             parse_rollout(bad)
@@ -171,6 +171,65 @@ def test_a_pinned_arm_loads_that_version_folder(session_home) -> None:
     ok, reason = model.availability()
     assert not ok and "missing or incomplete" in reason
     assert get_arm("custom@20000101-000000-deadbeef") is model
+
+
+@pytest.fixture()
+def registry():
+    """models.registry with its cache saved and restored around the test."""
+    from models import registry
+
+    saved = dict(registry._instances)
+    registry._instances.clear()
+    yield registry
+    registry._instances.clear()
+    registry._instances.update(saved)
+
+
+def test_one_registry_holds_backends_and_pinned_arms_and_one_reset_forgets_both(session_home, registry) -> None:
+    pinned, plain = get_arm("custom@20000101-000000-deadbeef"), get_arm("custom")
+    assert registry.get_backend("custom", "20000101-000000-deadbeef") is pinned
+    assert registry.get_backend("custom") is plain and pinned is not plain
+    assert sorted(registry._instances) == ["custom", "custom@20000101-000000-deadbeef"]
+    registry.reset_backends()
+    assert registry._instances == {}
+    assert get_arm("custom@20000101-000000-deadbeef") is not pinned and get_arm("custom") is not plain
+
+
+def test_an_unknown_backend_is_one_error_everywhere() -> None:
+    from assistant.cli import build_parser
+    from chains.arms import CHOICES
+    from chains.intent import build_intent_chain
+    from models.registry import UnknownBackend, get_backend
+
+    raised = []
+    for call in (lambda: get_backend("nope"), lambda: parse_arm("nope"), lambda: get_arm("nope"),
+                 lambda: build_intent_chain("nope")):
+        with pytest.raises(UnknownBackend) as e:
+            call()
+        raised.append(e.value)
+    assert all(isinstance(e, KeyError) and isinstance(e, ValueError) for e in raised)
+    assert [str(e) for e in raised] == [
+        "Unknown backend 'nope'; choose one of custom, peft, gemini.",
+        "Unknown backend 'nope'; choose one of custom, peft, gemini, cascade.",
+        "Unknown backend 'nope'; choose one of custom, peft, gemini, cascade.",
+        "Unknown backend 'nope'; choose one of custom, peft, gemini, cascade, rollout."]
+    ask = next(a for a in build_parser()._subparsers._group_actions[0].choices["ask"]._actions
+               if a.dest == "backend")
+    assert tuple(ask.choices) == CHOICES == ("custom", "peft", "gemini", "cascade", "rollout")
+
+
+def test_a_backend_that_cannot_be_imported_is_missing_the_same_way_plain_or_pinned(session_home, registry,
+                                                                                    monkeypatch) -> None:
+    from models.base import BackendUnavailable
+
+    monkeypatch.setitem(registry.BACKENDS, "peft", ("models.no_such_module", "PeftIntentModel"))
+    for model, name in [(get_arm("peft"), "peft"), (get_arm("peft@v1"), "peft@v1")]:
+        assert isinstance(model, registry.MissingBackend) and model.name_ == name
+        ok, reason = model.availability()
+        assert not ok and "No module named 'models.no_such_module'" in reason
+        assert reason.endswith("install with `pip install -e .[peft]`")
+        with pytest.raises(BackendUnavailable, match=f"Backend '{name}' is unavailable: optional dependencies"):
+            model.classify_batch(["hi"])
 
 
 def test_shadow_rows_appear_in_the_log_with_agreement(tmp_path, arms) -> None:
@@ -220,7 +279,7 @@ def app_client(session_home, monkeypatch):
     from assistant.settings import get_settings
     from bank.seed import seed_demo
     from bank.store import get_engine
-    from chains import backends
+    from models import registry as backends
 
     monkeypatch.setenv("BANKING_ROLLOUT", "custom:90,cascade:10")
     monkeypatch.setenv("BANKING_CASCADE", "custom")
@@ -249,7 +308,7 @@ def _sample(text: str, name: str, labels: dict[str, str]) -> float | None:
 
 
 def test_metrics_refuse_customers_and_count_requests_by_route_backend_arm_status(app_client) -> None:
-    from chains.routing import SHADOW
+    from chains.live import SHADOW
 
     client, log = app_client
     assert client.get("/metrics", headers=ALICE).status_code == 403

@@ -8,7 +8,7 @@ Public API::
     ToolResult, TOOLS (intent -> Tool), INTENTS, STATE_CHANGING_ACTIONS, ACTION_TTL,
     ActionNotFoundError (LookupError), ActionExpiredError
 
-Handlers live in area modules (cards, payments, transfers, account) and register themselves
+Handlers live in area modules (cards, card_orders, payments, transfers, account) and register themselves
 with ``@tool(intent)``. State-changing handlers only *propose* (a ``pending_actions`` row) and
 return ``pending_confirmation``; :func:`confirm_action` runs the change.
 """
@@ -20,7 +20,7 @@ from datetime import datetime
 from sqlalchemy import Engine, select
 
 from bank.store import Customer, session_scope, utcnow
-from bank.tools import account, cards, payments, transfers
+from bank.tools import account, card_orders, cards, payments, transfers
 from bank.tools.actions import (
     ActionExpiredError, ActionNotFoundError, close_action, confirm_action, latest_pending_action,
 )
@@ -33,7 +33,7 @@ __all__ = [
     "STATE_CHANGING_ACTIONS", "ACTION_TTL", "ActionNotFoundError", "ActionExpiredError",
 ]
 
-_AREA_MODULES = (account, cards, payments, transfers)
+_AREA_MODULES = (account, cards, card_orders, payments, transfers)
 """Imported for their ``@tool`` registrations."""
 
 INTENTS: frozenset[str] = frozenset(TOOLS)

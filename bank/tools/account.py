@@ -172,22 +172,50 @@ def visa_or_mastercard(ctx: ToolContext) -> ToolResult:
     return ctx.result("All our cards, physical, virtual and disposable, are Visa debit cards.", {"network": "Visa"})
 
 
+def _sum(values, zero):
+    return sum(values, start=zero)
+
+
 @tool("check_balance")
 def check_balance(ctx: ToolContext) -> ToolResult:
-    """Balances of the customer's open accounts, one per currency, with pending card payments."""
+    """Balances of the customer's open accounts, one per currency, with what is still pending.
+
+    Per account, each only when non-zero: pending card payments and cash withdrawals (money going
+    out), pending refunds and incoming transfers (money coming in), and pending outgoing transfers
+    (already taken from the balance). ``data["accounts"]`` holds the same sums as strings.
+    """
     accounts = ctx.accounts()
     if not accounts:
         return ctx.result("You have no open account, so there is no balance to show.", {"accounts": []})
-    pending = ctx.card_txs(statuses=("pending",))
-    lines = []
+    pending_tx = ctx.card_txs(statuses=("pending",))
+    transfers = ctx.transfers(direction=None, statuses=("pending",))
+    lines, facts = [], []
     for a in accounts:
-        held = sum((t.account_amount for t in pending if t.card.account_id == a.id), start=a.balance * 0)
-        line = f"{a.currency} account: {money(a.balance, a.currency)}"
+        zero = a.balance * 0
+        txs = [t for t in pending_tx if t.card.account_id == a.id]
+        spent = [t for t in txs if t.kind != "refund"]
+        held = _sum((t.account_amount + (t.fee or zero) for t in spent), zero)
+        refunds = _sum((t.account_amount for t in txs if t.kind == "refund"), zero)
+        out = _sum((t.amount + (t.fee or zero) for t in transfers
+                    if t.account_id == a.id and t.direction == "outgoing"), zero)
+        incoming = _sum((t.amount for t in transfers if t.account_id == a.id and t.direction == "incoming"), zero)
+        notes = []
         if held:
-            line += f" ({money(held, a.currency)} of card payments still pending)"
-        lines.append(line)
-    data = {"accounts": [{"account_id": a.id, "currency": a.currency, "balance": a.balance} for a in accounts]}
-    return ctx.result("Your balances:\n" + join_lines(lines), data)
+            what = ("card payments and cash withdrawals" if any(t.kind == "cash_withdrawal" for t in spent)
+                    and any(t.kind != "cash_withdrawal" for t in spent) else
+                    "cash withdrawals" if all(t.kind == "cash_withdrawal" for t in spent) else "card payments")
+            notes.append(f"{money(held, a.currency)} of {what} still pending")
+        if out:
+            notes.append(f"{money(out, a.currency)} of outgoing transfers pending, already taken from this balance")
+        if refunds:
+            notes.append(f"{money(refunds, a.currency)} of refunds on the way in")
+        if incoming:
+            notes.append(f"{money(incoming, a.currency)} of incoming transfers on the way")
+        lines.append(f"{a.currency} account: {money(a.balance, a.currency)}" + (f" ({'; '.join(notes)})" if notes else ""))
+        facts.append({"account_id": a.id, "currency": a.currency, "balance": a.balance,
+                      "pending_card_payments": held, "pending_refunds": refunds,
+                      "pending_outgoing_transfers": out, "pending_incoming_transfers": incoming})
+    return ctx.result("Your balances:\n" + join_lines(lines), {"accounts": facts})
 
 
 RECENT_TRANSACTIONS = 8

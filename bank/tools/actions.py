@@ -22,8 +22,9 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from bank.store import (
-    Account, Card, DirectDebit, PendingAction, Transfer, add_to_balance, session_scope, utcnow,
+    Account, Card, CardTransaction, DirectDebit, PendingAction, Transfer, add_to_balance, session_scope, utcnow,
 )
+from bank.tools.card_rules import FEE_MERCHANT, cap_problem, physical_card_fee
 from bank.tools.base import ACTION_TTL, STATE_CHANGING_ACTIONS, ToolResult, card_label, day, jsonable, money
 
 NEW_CARD_DELIVERY_DAYS = 7
@@ -42,7 +43,35 @@ Outcome = tuple[bool, str, dict[str, Any]]  # (changed?, customer-facing answer,
 
 
 def _card(s: Session, customer_id: int, card_id: Any) -> Card | None:
-    return s.execute(select(Card).where(Card.id == card_id, Card.customer_id == customer_id)).scalar_one_or_none()
+    return s.execute(select(Card).where(Card.id == card_id, Card.customer_id == customer_id)
+                     .execution_options(populate_existing=True)).scalar_one_or_none()
+
+
+def _lock_accounts(s: Session, customer_id: int) -> dict[int, Account]:
+    """Lock ALL the customer's account rows (``SELECT ... FOR UPDATE``, id order, re-read with
+    populate_existing) and return them by id.
+
+    Every card action takes these locks before it reads or changes a card, and
+    ``_terminate_account`` takes the same rows in the same order first, so a card action and a
+    close serialise (the later one sees the other's outcome) and cannot deadlock. On SQLite the
+    confirmation's claim already holds the database's write lock.
+    """
+    rows = s.scalars(select(Account).where(Account.customer_id == customer_id).order_by(Account.id)
+                     .with_for_update().execution_options(populate_existing=True))
+    return {a.id: a for a in rows}
+
+
+def _locked_card(s: Session, cid: int, card_id: Any) -> tuple[Card | None, str | None]:
+    """The card re-read under its customer's account locks, and why it may not be changed
+    (its account is closed) or None."""
+    accounts = _lock_accounts(s, cid)
+    card = _card(s, cid, card_id)
+    if card is None:
+        return None, None
+    acc = accounts.get(card.account_id)
+    if acc is None or acc.status != "open":
+        return card, "Nothing was changed: that card's account is closed."
+    return card, None
 
 
 def _new_last4(s: Session, customer_id: int) -> str:
@@ -73,16 +102,22 @@ def _card_facts(c: Card) -> dict[str, Any]:
 
 
 def _freeze_card(s: Session, cid: int, p: dict, now: datetime) -> Outcome:
-    frozen, new = [], []
+    frozen, new, closed = [], [], 0
+    accounts = _lock_accounts(s, cid)
     for card_id in p.get("card_ids", []):
         card = _card(s, cid, card_id)
         if card is None or card.status != "active":
+            continue
+        if accounts.get(card.account_id) is None or accounts[card.account_id].status != "open":
+            closed += 1
             continue
         card.status = "frozen"
         frozen.append(card)
         if p.get("order_replacement"):
             new.append(_new_card(s, cid, card.account_id, card.kind, now, replaces=card))
     if not frozen:
+        if closed:
+            return False, "Nothing was changed: the card's account is closed (its cards are cancelled).", {}
         return False, "Nothing was changed: the card is no longer active (already frozen or cancelled).", {}
     answer = f"Done: your {', '.join(card_label(c) for c in frozen)} {'is' if len(frozen) == 1 else 'are'} frozen."
     for c in new:
@@ -92,9 +127,11 @@ def _freeze_card(s: Session, cid: int, p: dict, now: datetime) -> Outcome:
 
 
 def _unfreeze_card(s: Session, cid: int, p: dict, now: datetime) -> Outcome:
-    card = _card(s, cid, p.get("card_id"))
+    card, refused = _locked_card(s, cid, p.get("card_id"))
     if card is None or card.status != "frozen":
         return False, "Nothing was changed: that card is not frozen any more.", {}
+    if refused:
+        return False, refused, {}
     if card.expires_on < now.date():
         return False, "Nothing was changed: that card has expired, so it cannot be unfrozen.", {}
     card.status = "active"
@@ -102,9 +139,11 @@ def _unfreeze_card(s: Session, cid: int, p: dict, now: datetime) -> Outcome:
 
 
 def _activate_card(s: Session, cid: int, p: dict, now: datetime) -> Outcome:
-    card = _card(s, cid, p.get("card_id"))
+    card, refused = _locked_card(s, cid, p.get("card_id"))
     if card is None or card.status != "shipped":
         return False, "Nothing was changed: that card is not waiting for activation.", {}
+    if refused:
+        return False, refused, {}
     card.status = "active"
     facts: dict[str, Any] = {"card": _card_facts(card)}
     answer = f"Done: your {card_label(card)} is active. Your PIN is in the app under Card > Show PIN."
@@ -118,9 +157,11 @@ def _activate_card(s: Session, cid: int, p: dict, now: datetime) -> Outcome:
 
 
 def _order_replacement_card(s: Session, cid: int, p: dict, now: datetime) -> Outcome:
-    old = _card(s, cid, p.get("card_id"))
+    old, refused = _locked_card(s, cid, p.get("card_id"))
     if old is None or old.status == "cancelled":
         return False, "Nothing was changed: that card no longer exists.", {}
+    if refused:
+        return False, refused, {}
     existing = s.execute(select(Card).where(Card.customer_id == cid, Card.replaces_card_id == old.id,
                                             Card.status.in_(("ordered", "shipped", "active")))).scalars().first()
     if existing is not None:
@@ -132,19 +173,39 @@ def _order_replacement_card(s: Session, cid: int, p: dict, now: datetime) -> Out
 
 
 def _order_card(s: Session, cid: int, p: dict, now: datetime) -> Outcome:
+    # Under the account locks: the account is still open, the cap is re-counted, and the fee of
+    # an extra physical card is taken in this same transaction (a ``kind="fee"`` card transaction
+    # plus ``balance = balance - fee``); never more than the fee quoted in the proposal.
     kind = p.get("kind")
     if kind not in ("physical", "virtual", "disposable"):
         return False, "Nothing was changed: unknown card type.", {}
-    acc = s.execute(select(Account).where(Account.id == p.get("account_id"), Account.customer_id == cid,
-                                          Account.status == "open")).scalar_one_or_none()
-    if acc is None:
+    acc = _lock_accounts(s, cid).get(p.get("account_id"))
+    if acc is None or acc.status != "open":
         return False, "Nothing was changed: that account is not open.", {}
+    problem = cap_problem(s, cid, kind, now)
+    if problem:
+        return False, f"Nothing was changed: {problem}.", {"cap_reached": True}
+    fee = physical_card_fee(s, cid) if kind == "physical" else Decimal("0.00")
+    if "fee" in p and fee > Decimal(str(p["fee"])):
+        return False, (f"Nothing was changed: this card now costs {money(fee, acc.currency)} (you have another "
+                       "physical card by now), more than when you asked. Ask again if you still want it."), {"fee": fee}
+    if fee and acc.balance < fee:
+        return False, (f"Nothing was changed: the {money(fee, acc.currency)} fee for an extra physical card is more "
+                       f"than your balance ({money(acc.balance, acc.currency)}). Top up and ask again."), {
+            "fee": fee, "balance": acc.balance}
     new = _new_card(s, cid, acc.id, kind, now)
+    facts: dict[str, Any] = {"new_card": _card_facts(new), "fee": fee}
     if kind == "physical":
         answer = f"Done: your new {card_label(new)} is ordered and should arrive by {day(new.expected_delivery)}."
     else:
         answer = f"Done: your new {card_label(new)} is ready to use in the app."
-    return True, answer, {"new_card": _card_facts(new)}
+    if fee:
+        s.add(CardTransaction(card_id=new.id, merchant=FEE_MERCHANT, amount=fee, currency=acc.currency,
+                              account_amount=fee, status="settled", kind="fee", created_at=now, settled_at=now))
+        facts["new_balance"] = add_to_balance(s, acc.id, -fee)
+        answer += (f" The {money(fee, acc.currency)} fee is taken from your balance "
+                   f"(now {money(facts['new_balance'], acc.currency)}).")
+    return True, answer, facts
 
 
 def _cancel_transfer(s: Session, cid: int, p: dict, now: datetime) -> Outcome:
@@ -168,10 +229,10 @@ def _cancel_transfer(s: Session, cid: int, p: dict, now: datetime) -> Outcome:
 
 
 def _terminate_account(s: Session, cid: int, p: dict, now: datetime) -> Outcome:
-    # Lock the open accounts before reading their balances, so no refund lands between the zero
-    # check and the closing; a transfer still pending (a refund may follow) also blocks it.
-    accounts = list(s.scalars(select(Account).where(Account.customer_id == cid, Account.status == "open")
-                              .order_by(Account.id).with_for_update().execution_options(populate_existing=True)))
+    # Lock the customer's accounts (the same rows, in the same order, as every card action) before
+    # reading their balances, so no refund lands between the zero check and the closing and no
+    # card is ordered, frozen or unfrozen meanwhile; a transfer still pending also blocks it.
+    accounts = [a for a in _lock_accounts(s, cid).values() if a.status == "open"]
     if not accounts:
         return False, "Nothing was changed: your accounts are already closed.", {}
     if any(a.balance != 0 for a in accounts):

@@ -11,18 +11,20 @@ from bank.tools.base import (
 
 DELIVERY_POLICY = ("Cards usually arrive 3 to 7 working days after they are sent within the UK and the EEA, "
                    "and within 14 working days elsewhere.")
-NEW_CARD_FEE = "The first physical card is free; each further physical card or replacement costs £5 (or the same in your account currency)."
+NEW_CARD_FEE = ("The first physical card is free; each further physical card costs £5 (or the same in your account "
+                "currency). Replacing a lost, stolen, compromised or expiring card is free.")
 EXPIRY_WINDOW_DAYS = 60
 
 
-def _in_transit(ctx: ToolContext) -> list[Card]:
+def cards_in_transit(ctx: ToolContext) -> list[Card]:
+    """The customer's physical cards ordered or shipped, oldest first."""
     return ctx.cards(statuses=("ordered", "shipped"), kinds=("physical",))
 
 
 @tool("card_arrival")
 def card_arrival(ctx: ToolContext) -> ToolResult:
     """Where is my card: status, shipping date and expected delivery of cards on their way."""
-    cards = _in_transit(ctx)
+    cards = cards_in_transit(ctx)
     if not cards:
         active = ctx.cards(statuses=("active",))
         return ctx.result(
@@ -55,7 +57,7 @@ def card_arrival(ctx: ToolContext) -> ToolResult:
 @tool("card_delivery_estimate")
 def card_delivery_estimate(ctx: ToolContext) -> ToolResult:
     """How long delivery takes, with the expected date of any card already on its way."""
-    cards = _in_transit(ctx)
+    cards = cards_in_transit(ctx)
     answer = DELIVERY_POLICY
     if cards:
         parts = []
@@ -312,67 +314,6 @@ def card_about_to_expire(ctx: ToolContext) -> ToolResult:
     lines = [f"{card_label(c)}: expires {day(c.expires_on)}" for c in cards]
     return ctx.result("None of your cards expires in the next 60 days. We send a new card automatically about "
                       "a month before expiry.\n" + join_lines(lines) + tail, data)
-
-
-def _propose_order(ctx: ToolContext, kind: str, intro: str) -> ToolResult:
-    accounts = ctx.accounts()
-    if not accounts:
-        return ctx.result("You have no open account to attach a card to.", {})
-    acc = accounts[0]
-    desc = {"physical": "Order a new physical card", "virtual": "Create a new virtual card",
-            "disposable": "Create a disposable virtual card"}[kind] + f" on your {acc.currency} account."
-    pending = ctx.propose("order_card", {"kind": kind, "account_id": acc.id}, desc)
-    return ctx.result(intro + " Shall I go ahead?", {"kind": kind, "account_id": acc.id,
-                                                     "cards": [card_dict(c) for c in ctx.cards()]}, pending)
-
-
-@tool("getting_spare_card")
-def getting_spare_card(ctx: ToolContext) -> ToolResult:
-    """Propose ordering an additional physical card."""
-    have = len(ctx.cards(statuses=("active", "ordered", "shipped"), kinds=("physical",)))
-    if have >= 3:
-        return ctx.result("You already have the maximum of 3 physical cards (active or on their way).",
-                          {"physical_cards": have})
-    return _propose_order(ctx, "physical", f"You have {have} physical card{'s' if have != 1 else ''}. You can "
-                          "hold up to 3 on the same account. " + NEW_CARD_FEE + " I can order an extra one.")
-
-
-@tool("order_physical_card")
-def order_physical_card(ctx: ToolContext) -> ToolResult:
-    """Propose ordering a physical card, unless one is already on its way."""
-    transit = _in_transit(ctx)
-    if transit:
-        c = transit[-1]
-        return ctx.result(f"A {card_label(c)} is already {c.status}"
-                          + (f", expected by {day(c.expected_delivery)}." if c.expected_delivery else ".")
-                          + " " + DELIVERY_POLICY, {"cards_in_transit": [card_dict(x) for x in transit]})
-    return _propose_order(ctx, "physical", "We deliver to your home address in the UK, the EEA and Switzerland. "
-                          + NEW_CARD_FEE + " " + DELIVERY_POLICY)
-
-
-@tool("getting_virtual_card")
-def getting_virtual_card(ctx: ToolContext) -> ToolResult:
-    """Propose creating a virtual card (free, usable at once)."""
-    have = ctx.cards(statuses=("active",), kinds=("virtual",))
-    return _propose_order(ctx, "virtual", "Virtual cards are free and ready to use online or in Apple Pay / "
-                          f"Google Pay straight away; you can have up to 5 (you have {len(have)}).")
-
-
-@tool("get_disposable_virtual_card")
-def get_disposable_virtual_card(ctx: ToolContext) -> ToolResult:
-    """Propose creating a disposable virtual card."""
-    return _propose_order(ctx, "disposable", "A disposable virtual card gets new card details after every "
-                          "payment, which makes it safe for shops you do not know.")
-
-
-@tool("disposable_card_limits")
-def disposable_card_limits(ctx: ToolContext) -> ToolResult:
-    """Limits of disposable virtual cards."""
-    n = len(ctx.cards(statuses=("active",), kinds=("disposable",)))
-    return ctx.result("Each disposable card works for one payment, then its details change automatically. You "
-                      "can create up to 20 a day. They cannot be used for recurring payments, cash withdrawals "
-                      f"or refunds to the same card details. You have {n} active disposable card{'s' if n != 1 else ''}.",
-                      {"active_disposable_cards": n, "max_per_day": 20})
 
 
 @tool("card_payment_fee_charged")

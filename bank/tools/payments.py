@@ -9,6 +9,7 @@ from bank.store import CardTransaction
 from bank.tools.base import (
     ToolContext, ToolResult, currencies_in, join_lines, money, tool, tx_dict, tx_line, when,
 )
+from bank.tools.matching import criteria_in, name_matches
 
 DUPLICATE_WINDOW = timedelta(minutes=30)
 """Two card transactions at the same merchant for the same amount within this window count as a
@@ -143,26 +144,77 @@ def find_duplicates(rows: list[CardTransaction], window: timedelta = DUPLICATE_W
     return pairs
 
 
-@tool("transaction_charged_twice")
-def transaction_charged_twice(ctx: ToolContext) -> ToolResult:
-    """Find possible double charges: same merchant and amount within 30 minutes."""
-    pairs = find_duplicates(ctx.card_txs(days=60))
-    if not pairs:
-        return ctx.result("I found no double charge in the last 60 days (same shop, same amount within 30 "
-                          "minutes). If you paid twice on purpose, both are genuine.", {"duplicates": []})
+def _duplicate_lines(ctx: ToolContext, pairs: list[tuple[CardTransaction, CardTransaction]]) -> list[str]:
     lines = []
     for a, b in pairs:
         gap = int((b.created_at - a.created_at).total_seconds() // 60)
         lines.append(f"{a.merchant}: {money(a.amount, a.currency)} twice, {gap} minute{'s' if gap != 1 else ''} "
                      f"apart, {when(a.created_at, ctx.now)} "
                      + (f"(both {a.status})" if a.status == b.status else f"({a.status} and {b.status})"))
+    return lines
+
+
+def _pairs_data(pairs: list[tuple[CardTransaction, CardTransaction]]) -> list[dict]:
+    return [{"first": tx_dict(a), "second": tx_dict(b)} for a, b in pairs]
+
+
+CHARGE_PREPOSITIONS = ("at", "from", "by", "with", "on")
+"""Words before a merchant's name in "charged twice at Tesco"."""
+
+
+@tool("transaction_charged_twice")
+def transaction_charged_twice(ctx: ToolContext) -> ToolResult:
+    """Find possible double charges: same merchant and amount within 30 minutes (last 60 days).
+
+    When the message names a merchant (``"charged twice at Tesco"``, matched fuzzily against the
+    customer's merchants) only that merchant's charges are checked: its duplicates, or a plain
+    statement that none was found there; duplicates at other merchants are then listed apart,
+    labelled as other merchants (``data["other_merchant_duplicates"]``).
+    """
+    rows = [t for t in ctx.card_txs(days=60) if t.kind != "fee"]
+    pairs = find_duplicates(rows)
+    merchants = sorted({t.merchant for t in rows})
+    wanted = criteria_in(ctx.text, ctx.today, merchants, CHARGE_PREPOSITIONS)
+    named = ([m for m in merchants if name_matches(m, wanted.name)] if wanted.name else wanted.mentioned)
+    if not (wanted.name or named):
+        return _charged_twice_answer(ctx, pairs, {"duplicates": _pairs_data(pairs)})
+    label = " or ".join(named) if named else wanted.name
+    mine = [p for p in pairs if p[0].merchant in named]
+    others = [p for p in pairs if p[0].merchant not in named]
+    data = {"merchant": label, "duplicates": _pairs_data(mine), "other_merchant_duplicates": _pairs_data(others)}
+    if mine:
+        res = _charged_twice_answer(ctx, mine, data)
+        if others:
+            res.answer += "\nAt other merchants:\n" + join_lines(_duplicate_lines(ctx, others))
+        return res
+    there = [t for t in rows if t.merchant in named and t.status in ("pending", "settled")]
+    data["payments_at_merchant"] = [tx_dict(t) for t in there]
+    answer = (f"I found no duplicate charge at {label} in the last 60 days (same shop, same amount within 30 "
+              "minutes).")
+    if there:
+        answer += " Your payments there:\n" + join_lines([f"{tx_line(t, ctx.now)} ({t.status})" for t in there])
+        if any(t.status == "pending" for t in there):
+            answer += ("\nA pending payment is one charge waiting for the shop to claim it, not a second charge.")
+    else:
+        answer += f" I see no payment at {label} in that time."
+    if others:
+        answer += ("\nSeparately, at other merchants, this looks like a double charge:\n"
+                   + join_lines(_duplicate_lines(ctx, others)))
+    return ctx.result(answer, data)
+
+
+def _charged_twice_answer(ctx: ToolContext, pairs: list[tuple[CardTransaction, CardTransaction]],
+                          data: dict) -> ToolResult:
+    if not pairs:
+        return ctx.result("I found no double charge in the last 60 days (same shop, same amount within 30 "
+                          "minutes). If you paid twice on purpose, both are genuine.", data)
     pending_dup = any(b.status == "pending" for _, b in pairs)
-    answer = "It looks like you were charged twice:\n" + join_lines(lines) + "\n"
+    answer = "It looks like you were charged twice:\n" + join_lines(_duplicate_lines(ctx, pairs)) + "\n"
     answer += ("A pending duplicate usually disappears within 7 days once the shop claims only one. "
                if pending_dup else "")
     answer += ("For a settled double charge, ask the shop to refund one of them; if they do not, open a dispute "
                "on the second payment in the app and we will claim it back.")
-    return ctx.result(answer, {"duplicates": [{"first": tx_dict(a), "second": tx_dict(b)} for a, b in pairs]})
+    return ctx.result(answer, data)
 
 
 @tool("extra_charge_on_statement")
@@ -170,7 +222,10 @@ def extra_charge_on_statement(ctx: ToolContext) -> ToolResult:
     """Fees on recent card payments, withdrawals, transfers and top-ups."""
     lines, items = [], []
     for t in ctx.card_txs(days=60):
-        if t.fee and t.fee > 0:
+        if t.kind == "fee":  # a bank fee of its own (e.g. an extra physical card)
+            lines.append(f"{tx_line(t, ctx.now)}: fee {money(t.account_amount, t.card.account.currency)}")
+            items.append(tx_dict(t))
+        elif t.fee and t.fee > 0:
             lines.append(f"{tx_line(t, ctx.now)}: fee {money(t.fee, t.card.account.currency)}")
             items.append(tx_dict(t))
     for tr in ctx.transfers(direction=None):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from bank.store import Transfer
 from bank.tools.base import (
-    ToolContext, ToolResult, join_lines, money, tool, topup_dict, topup_line, transfer_dict, transfer_line, when,
+    ToolContext, ToolResult, day, join_lines, money, tool, topup_dict, topup_line, transfer_dict, transfer_line,
+    when,
 )
+from bank.tools.matching import criteria_in
 
 TRANSFER_TIMING = ("Transfers in pounds within the UK and in euros within SEPA usually arrive within minutes, at "
                    "the latest the next working day; international (SWIFT) transfers take 1 to 5 working days.")
@@ -45,10 +48,57 @@ def declined_transfer(ctx: ToolContext) -> ToolResult:
     return _failed(ctx, "Your latest declined transfer:")
 
 
+def _ask_which(ctx: ToolContext, rows: list[Transfer], intro: str) -> ToolResult:
+    lines = [f"{transfer_line(t, ctx.now)} ({day(t.created_at)})" for t in rows]
+    return ctx.result(f"{intro}\n" + join_lines(lines) + "\nWhich one should I cancel? Tell me the payee, the "
+                      "amount or the date. Nothing was changed.",
+                      {"candidates": [transfer_dict(t) for t in rows], "pending": [transfer_dict(t) for t in rows]})
+
+
+def _propose_cancel(ctx: ToolContext, t: Transfer, pending: list[Transfer]) -> ToolResult:
+    action = ctx.propose("cancel_transfer", {"transfer_id": t.id},
+                         f"Cancel the transfer of {money(t.amount, t.currency)} to {t.beneficiary_name}.")
+    answer = (f"Your transfer of {money(t.amount, t.currency)} to {t.beneficiary_name} ({when(t.created_at, ctx.now)}) "
+              "is still pending, so it can be cancelled and the money returned to your balance. Shall I cancel it?")
+    if len(pending) > 1:
+        answer += f" ({len(pending) - 1} other pending transfer{'s' if len(pending) > 2 else ''} stay as they are.)"
+    return ctx.result(answer, {"transfer": transfer_dict(t), "pending": [transfer_dict(x) for x in pending]}, action)
+
+
 @tool("cancel_transfer")
 def cancel_transfer(ctx: ToolContext) -> ToolResult:
-    """Propose cancelling the most recent pending outgoing transfer."""
+    """Propose cancelling the pending outgoing transfer the message means.
+
+    A payee (fuzzy, ``"to Mark"``), amount (``£250``) or date (``yesterday``) in the message
+    selects among the customer's outgoing transfers: exactly one pending match -> proposed; several
+    -> listed, and the customer is asked which; a match that is no longer pending, or none at all
+    -> said plainly, nothing proposed. Without such details: the only pending transfer is proposed,
+    several are listed to choose from.
+    """
     rows = ctx.transfers(statuses=("pending",))
+    outgoing = ctx.transfers()
+    wanted = criteria_in(ctx.text, ctx.today, sorted({t.beneficiary_name for t in outgoing}), ("to", "payee"))
+    if wanted:
+        matches = [t for t in outgoing if wanted.matches(t.beneficiary_name, t.amount, t.created_at.date())]
+        live = [t for t in matches if t.status == "pending"]
+        if len(live) == 1:
+            return _propose_cancel(ctx, live[0], rows)
+        if live:
+            return _ask_which(ctx, live, f"You have {len(live)} pending transfers {wanted.describe('to')}:")
+        what = wanted.describe("to")
+        if matches:
+            t = matches[0]
+            answer = (f"Your transfer {transfer_line(t, ctx.now)} is {t.status}, not pending, so it cannot be "
+                      "cancelled. Nothing was changed.")
+            if t.status == "completed":
+                answer += (" It has already reached the payee's bank; ask the payee to send it back, or we can ask "
+                           "their bank to recall it (not guaranteed).")
+        else:
+            answer = f"I found no transfer {what}, so nothing was changed."
+        if rows:
+            answer += " Your pending transfers:\n" + join_lines([transfer_line(t, ctx.now) for t in rows])
+        return ctx.result(answer, {"matches": [transfer_dict(t) for t in matches],
+                                   "pending": [transfer_dict(t) for t in rows], "looked_for": what})
     if not rows:
         done = ctx.transfers(statuses=("completed",), limit=1)
         answer = "You have no pending transfer, and a completed transfer cannot be cancelled."
@@ -56,14 +106,9 @@ def cancel_transfer(ctx: ToolContext) -> ToolResult:
             answer += (f" Your latest, {transfer_line(done[0], ctx.now)}, has already reached the payee's bank; "
                        "ask the payee to send it back, or we can ask their bank to recall it (not guaranteed).")
         return ctx.result(answer, {"pending": [], "latest_completed": transfer_dict(done[0]) if done else None})
-    t = rows[0]
-    pending = ctx.propose("cancel_transfer", {"transfer_id": t.id},
-                          f"Cancel the transfer of {money(t.amount, t.currency)} to {t.beneficiary_name}.")
-    answer = (f"Your transfer of {money(t.amount, t.currency)} to {t.beneficiary_name} ({when(t.created_at, ctx.now)}) "
-              "is still pending, so it can be cancelled and the money returned to your balance. Shall I cancel it?")
     if len(rows) > 1:
-        answer += f" ({len(rows) - 1} other pending transfer{'s' if len(rows) > 2 else ''} stay as they are.)"
-    return ctx.result(answer, {"transfer": transfer_dict(t), "pending": [transfer_dict(x) for x in rows]}, pending)
+        return _ask_which(ctx, rows, f"You have {len(rows)} pending transfers:")
+    return _propose_cancel(ctx, rows[0], rows)
 
 
 @tool("transfer_not_received_by_recipient")
