@@ -7,6 +7,10 @@ computed in Python from a stale balance loses the other refund. 20 rounds each:
 - two pending transfers on ONE account, both cancellations confirmed at once -> both refunds land;
 - one cancellation approved by four threads at once -> it runs once, the others replay it.
 
+Card actions against a close (10 rounds each, issue 20): close + order card and close + freeze
+confirmed at once never leave a live card on a closed account; three card orders at once stop at
+the cap (3 physical, 5 virtual) and charge the extra-card fee once.
+
 Also the LangGraph checkpointer (``chains.graph.open_checkpointer``) on both databases: a thread
 interrupted for confirmation in one checkpointer connection is resumed from another.
 """
@@ -22,7 +26,8 @@ from sqlalchemy import func, select, text
 
 from bank.seed import seed_demo
 from bank.store import (
-    Account, ApiKey, Customer, PendingAction, Transfer, add_to_balance, make_engine, session_scope, utcnow,
+    Account, ApiKey, Card, CardTransaction, Customer, PendingAction, Transfer, add_to_balance, make_engine,
+    session_scope, utcnow,
 )
 from bank.tools import ToolContext, confirm_action
 from db_backends import db_url  # noqa: F401 - fixture: SQLite and PostgreSQL
@@ -170,6 +175,98 @@ def add_to_balance_committed(engine, account_id: int, delta: Decimal) -> Decimal
     """``add_to_balance`` in its own committed transaction."""
     with session_scope(engine) as s:
         return add_to_balance(s, account_id, delta)
+
+
+CARD_ROUNDS = 10
+LIVE = ("ordered", "shipped", "active", "frozen")
+
+
+def _customer_with_cards(engine, balance: str, cards: list[tuple[str, str]]) -> tuple[int, int, list[int]]:
+    """A new customer with one GBP account holding ``balance`` and ``cards`` ((kind, status), ...)."""
+    today = utcnow().date()
+    with session_scope(engine) as s:
+        tag = uuid.uuid4().hex[:10]
+        c = Customer(username=f"race-{tag}", name="Race Test", email=f"{tag}@example.com")
+        s.add(c)
+        s.flush()
+        acc = Account(customer_id=c.id, currency="GBP", balance=Decimal(balance))
+        s.add(acc)
+        s.flush()
+        rows = [Card(customer_id=c.id, account_id=acc.id, last4=f"{i:04d}", kind=kind, status=status,
+                     expires_on=today.replace(year=today.year + 2, day=1)) for i, (kind, status) in enumerate(cards)]
+        s.add_all(rows)
+        s.flush()
+        return c.id, acc.id, [r.id for r in rows]
+
+
+def _proposed(engine, customer_id: int, action: str, params: dict) -> str:
+    """A pending action stored directly (proposals made one after another before any was confirmed)."""
+    with session_scope(engine) as s:
+        row = PendingAction(customer_id=customer_id, action=action, params=params, description=action,
+                            status="pending", created_at=utcnow())
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def _close_races(engine, second: str) -> list[tuple[str, str]]:
+    """Each round: a customer with a zero balance and one active physical card confirms a close and
+    ``second`` (an order or a freeze) at once. Returns the (close, second) statuses per round, after
+    asserting that a closed account never keeps a live card."""
+    seen = []
+    for r in range(CARD_ROUNDS):
+        cid, acc, (card,) = _customer_with_cards(engine, "0.00", [("physical", "active")])
+        close = _proposed(engine, cid, "terminate_account", {"account_ids": [acc]})
+        other = (_proposed(engine, cid, "order_card", {"kind": "virtual", "account_id": acc}) if second == "order"
+                 else _proposed(engine, cid, "freeze_card", {"card_ids": [card], "order_replacement": True}))
+        a, b = _at_once([lambda: confirm_action(engine, cid, close, True),
+                         lambda: confirm_action(engine, cid, other, True)])
+        assert [type(x).__name__ for x in (a, b)] == ["ToolResult", "ToolResult"], (a, b)
+        with session_scope(engine) as s:
+            status = s.get(Account, acc).status
+            live = list(s.scalars(select(Card.status).where(Card.customer_id == cid, Card.status.in_(LIVE))))
+        assert status == "closed" and a.data["status"] == "confirmed", f"round {r}: {a.answer}"
+        assert live == [], f"round {r}: the closed account kept cards {live} ({second}: {b.answer})"
+        seen.append((a.data["status"], b.data["status"]))
+    return seen
+
+
+def test_closing_and_ordering_a_card_at_once_leave_no_live_card(bank):
+    """Issue 20: close + order confirmed at once left an active card on the closed account in 7
+    of 10 rounds on PostgreSQL. Both lock the account rows first, so the order either runs first
+    (and the close cancels the new card) or sees the closed account and refuses."""
+    engine, _, _ = bank
+    for close, order in _close_races(engine, "order"):
+        assert order in ("confirmed", "failed")
+
+
+def test_closing_and_freezing_at_once_leave_no_live_card(bank):
+    """Issue 20: close + freeze (with a replacement) left a frozen card in 2 of 10 rounds."""
+    engine, _, _ = bank
+    for close, freeze in _close_races(engine, "freeze"):
+        assert freeze in ("confirmed", "failed")
+
+
+@pytest.mark.parametrize("kind, held, cap", [("physical", 2, 3), ("virtual", 4, 5)])
+def test_card_orders_at_once_stop_at_the_cap(bank, kind, held, cap):
+    """Issue 20: three spare-card orders confirmed at once took 2 -> 5 physical cards (cap 3).
+    The cap is counted under the account lock, so exactly one order passes, and only it pays the
+    fee (physical: £5.00 each after the first)."""
+    engine, _, _ = bank
+    for r in range(CARD_ROUNDS):
+        cid, acc, _ = _customer_with_cards(engine, "100.00", [(kind, "active")] * held)
+        params = {"kind": kind, "account_id": acc, **({"fee": "5.00"} if kind == "physical" else {})}
+        ids = [_proposed(engine, cid, "order_card", params) for _ in range(3)]
+        results = _at_once([lambda i=i: confirm_action(engine, cid, i, True) for i in ids])
+        assert [type(x).__name__ for x in results] == ["ToolResult"] * 3, results
+        assert sorted(x.data["status"] for x in results) == ["confirmed", "failed", "failed"], f"round {r}"
+        with session_scope(engine) as s:
+            n = s.scalar(select(func.count()).select_from(Card).where(Card.customer_id == cid, Card.kind == kind))
+            fees = s.scalar(select(func.count()).select_from(CardTransaction).join(Card).where(
+                Card.customer_id == cid, CardTransaction.kind == "fee"))
+        assert n == cap, f"round {r}: {n} {kind} cards, cap {cap}"
+        fee = Decimal("5.00") if kind == "physical" else Decimal("0.00")
+        assert (_balance(engine, acc), fees) == (Decimal("100.00") - fee, 1 if fee else 0), f"round {r}"
 
 
 def test_workers_starting_together_create_and_seed_once(db_url):
