@@ -248,7 +248,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 0
     import uvicorn  # N processes, each building its own app (engine, checkpointer, models)
 
-    uvicorn.run("assistant.server:create_app", factory=True, host=args.host, port=args.port, workers=args.workers)
+    from assistant.http_limits import uvicorn_options
+
+    uvicorn.run("assistant.server:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+                **uvicorn_options(get_settings()))
     return 0
 
 

@@ -377,7 +377,10 @@ def create_app() -> FastAPI:
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Run the app with uvicorn (blocking)."""
+    """Run the app with uvicorn (blocking), with the connection limits and trusted proxies of
+    ``assistant.http_limits.uvicorn_options`` (header/keep-alive timeouts, connection cap)."""
     import uvicorn
 
-    uvicorn.run(create_app(), host=host, port=port)
+    from assistant.http_limits import uvicorn_options
+
+    uvicorn.run(create_app(), host=host, port=port, **uvicorn_options(get_settings()))

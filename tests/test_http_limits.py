@@ -146,18 +146,27 @@ def test_rate_limit_zero_is_off(make_client) -> None:
 
 def test_failed_authentication_is_throttled_per_address(make_client) -> None:
     c = make_client(AUTH_FAILURES_PER_MINUTE="3")
-    wrong = {"Authorization": "Bearer guess-1"}
     body = {"input": {"text": "hi"}}
     assert c.post("/classify/invoke", json=body, headers=ALICE).status_code == 200
-    for _ in range(3):
-        assert c.post("/classify/invoke", json=body, headers=wrong).status_code == 401
-    r = c.post("/classify/invoke", json=body, headers=wrong)
+    for i in range(3):
+        assert c.post("/classify/invoke", json=body, headers={"Authorization": f"Bearer guess-{i}"}).status_code == 401
+    r = c.post("/classify/invoke", json=body, headers={"Authorization": "Bearer guess-3"})
     assert r.status_code == 429 and 1 <= int(r.headers["Retry-After"]) <= 60
-    assert "failed authentications" in r.json()["detail"]
-    # While throttled, even the right key gets 429 (a guess cannot be confirmed) ...
-    assert c.post("/classify/invoke", json=body, headers=ALICE).status_code == 429
-    # ... but the public health check still answers.
+    assert "failed authentications from this address" in r.json()["detail"]
+    # While throttled, a right key new to this address gets 429 too (a guess cannot be confirmed) ...
+    assert c.post("/classify/invoke", json=body, headers=BOB).status_code == 429
+    # ... a key that already authenticated from it still works (issue 20: one noisy address behind
+    # a NAT does not lock out its other customers; tests/test_http_edge.py) ...
+    assert c.post("/classify/invoke", json=body, headers=ALICE).status_code == 200
+    # ... and the public health check still answers.
     assert c.get("/health").status_code == 200
+
+
+def test_missing_key_is_not_a_failed_authentication(make_client) -> None:
+    c = make_client(AUTH_FAILURES_PER_MINUTE="2")
+    for _ in range(5):
+        assert c.post("/classify/invoke", json={"input": {"text": "hi"}}).status_code == 401
+    assert c.post("/classify/invoke", json={"input": {"text": "hi"}}, headers=BOB).status_code == 200
 
 
 # --- clean errors -----------------------------------------------------------------------------
