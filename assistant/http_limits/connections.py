@@ -35,6 +35,10 @@ from assistant.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 PROTOCOL_PATH = "assistant.http_limits.connections:HeaderTimeoutH11Protocol"
+LINGER_S = 2.0
+"""After answering and before closing, the server half-closes and drops what the client still
+sends for at most this long (seconds), so that a byte arriving after the answer does not make
+the kernel reset the connection and destroy the answer before the client reads it."""
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
@@ -58,12 +62,15 @@ class HeaderTimeoutH11Protocol(H11Protocol):
     ``BANKING_HEADER_TIMEOUT_S`` unless given): armed when the connection opens and after each
     response; cancelled once a request head has been parsed. On expiry, a connection still
     waiting for its head gets a bare ``408`` (``Connection: close``) and is closed. Idle
-    keep-alive connections are still closed earlier, silently, by uvicorn's keep-alive timeout."""
+    keep-alive connections are still closed earlier, silently, by uvicorn's keep-alive timeout.
+    Every close after an answer (this 408, or a response with ``Connection: close`` such as the
+    body timeout's) is a lingering close of at most :data:`LINGER_S` seconds."""
 
     def __init__(self, *args: Any, header_timeout_s: float | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.header_timeout_s = header_timeout_s if header_timeout_s is not None else get_settings().header_timeout_s
         self._head_timer: asyncio.TimerHandle | None = None
+        self._lingering = False
 
     def _arm_head_timer(self) -> None:
         self._cancel_head_timer()
@@ -83,7 +90,24 @@ class HeaderTimeoutH11Protocol(H11Protocol):
         detail = f"Request head not received within {self.header_timeout_s:g} s.".encode()
         self.transport.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
                              b"connection: close\r\ncontent-length: " + str(len(detail)).encode() + b"\r\n\r\n" + detail)
-        self.transport.close()
+        self._linger_close()
+
+    def _linger_close(self) -> None:
+        """Half-close, read and drop the client's bytes until it closes or LINGER_S passes, close."""
+        if self._lingering or self.transport.is_closing():
+            return
+        self._lingering = True
+        self._cancel_head_timer()
+        self._unset_keepalive_if_required()
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.flow.resume_reading()
+        self.loop.call_later(LINGER_S, self.transport.close)
+
+    def data_received(self, data: bytes) -> None:
+        """uvicorn's, except while lingering before a close: then the bytes are dropped."""
+        if not self._lingering:
+            super().data_received(data)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """uvicorn's, then arm the head deadline."""
@@ -95,6 +119,8 @@ class HeaderTimeoutH11Protocol(H11Protocol):
         super().handle_events()
         if self._head_timer is not None and self.conn.their_state is not h11.IDLE:
             self._cancel_head_timer()
+        if self.cycle is not None and not isinstance(self.cycle.transport, _LingerOnClose):
+            self.cycle.transport = _LingerOnClose(self.transport, self._linger_close)  # type: ignore[assignment]
 
     def on_response_complete(self) -> None:
         """uvicorn's; a connection kept alive waits for its next head under a new deadline."""
@@ -106,6 +132,17 @@ class HeaderTimeoutH11Protocol(H11Protocol):
         """Cancel the deadline, then uvicorn's."""
         self._cancel_head_timer()
         super().connection_lost(exc)
+
+
+class _LingerOnClose:
+    """The transport as a request cycle sees it: ``close()`` is the protocol's lingering close."""
+
+    def __init__(self, transport: asyncio.Transport, close: Any) -> None:
+        self._transport = transport
+        self.close = close
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 class BodyTimedOut(Exception):
