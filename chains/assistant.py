@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, StrictBool, field_validator, model_validator
 
+from chains.classification import RankedIntent
+
 MAX_MESSAGE_CHARS = 2000
 
 ALLOWED_FORMAT_CHARS = frozenset(
@@ -94,13 +96,6 @@ class AssistantInput(BaseModel):
         if self.approve is None:
             raise ValueError("with confirm_action_id, set approve: true to confirm or false to decline")
         return self
-
-
-class RankedIntent(BaseModel):
-    """One entry of a top-k ranking: an intent label and its confidence (0-1)."""
-
-    intent: str
-    confidence: float
 
 
 class Choice(BaseModel):

@@ -1,8 +1,8 @@
-"""The confidence guard: a pure function of one classification (the contract's
-``response_metadata``).
+"""The confidence guard: a pure function of one classification (chains/classification.py), run
+once per classification.
 
 Order of decisions for the top-1 intent and its confidence ``p`` (thresholds from
-``meta["thresholds"]``, which each backend sets from its saved model version, settings
+``Classification.thresholds``, which each backend sets from its saved model version, settings
 overriding; see models/base.py):
 
 1. the learned ``out_of_scope`` label, or ``p < oos_threshold`` -> "out_of_scope" (a polite decline);
@@ -22,6 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from chains.assistant import AssistantOutput, Choice
+from chains.classification import Classification
 from chains.intent_titles import intent_title
 from models.labels import NON_TOOL_LABELS
 from models.labels import OUT_OF_SCOPE as OUT_OF_SCOPE_LABEL
@@ -32,7 +33,6 @@ OUT_OF_SCOPE_ANSWER = (
     "Sorry, I can only help with banking questions about your accounts, cards, payments, "
     "transfers and top-ups. Could you tell me what you need with your account?"
 )
-CLASSIFICATION_FIELDS = ("intent", "confidence", "ranking", "backend", "model_version", "latency_ms", "arm")
 
 
 class UnknownChoice(ValueError):
@@ -43,22 +43,22 @@ class GuardDecision(BaseModel):
     """What the guard decided for one classification.
 
     ``action``: "route" | "clarify" | "out_of_scope" | "small_talk"; ``answer``: the reply for
-    clarify / out_of_scope (empty otherwise); ``choices``: the clarify options; ``base``: the
-    classification fields every :class:`AssistantOutput` carries (intent, confidence, ranking,
-    backend, model_version, latency_ms, arm).
+    clarify / out_of_scope (empty otherwise); ``choices``: the clarify options;
+    ``classification``: the classification decided on.
     """
 
     action: Literal["route", "clarify", "out_of_scope", "small_talk"]
     answer: str = ""
     choices: list[Choice] = []
-    base: dict[str, Any]
+    classification: Classification
 
     def output(self) -> AssistantOutput:
         """The turn's output when the guard stops it (clarify / out_of_scope). Raises
         ``ValueError`` for "route" and "small_talk", whose answers come from elsewhere."""
         if self.action not in ("clarify", "out_of_scope"):
             raise ValueError(f"a {self.action!r} decision has no guard output")
-        return AssistantOutput(answer=self.answer, status=self.action, choices=self.choices, **self.base)
+        return AssistantOutput(answer=self.answer, status=self.action, choices=self.choices,
+                               **self.classification.output_fields())
 
 
 def clarify_question(choices: list[Choice]) -> str:
@@ -70,24 +70,25 @@ def clarify_question(choices: list[Choice]) -> str:
     return f"I want to make sure I help with the right thing. Is this about {listed}? Pick one, or tell me more."
 
 
-def guard(meta: dict[str, Any]) -> GuardDecision:
-    """Decide route / clarify / out_of_scope / small_talk for one classification ``meta`` (the
-    contract's ``response_metadata``: intent, confidence, ranking, thresholds, ...).
-    Raises ``KeyError`` when ``meta`` lacks intent, confidence or ranking."""
-    base = {k: meta.get(k) for k in CLASSIFICATION_FIELDS}
-    base["ranking"] = meta["ranking"]
-    th = meta.get("thresholds") or {}
-    oos_t = float(th.get("oos_threshold", 0.0))
-    clarify_t = max(oos_t, float(th.get("clarify_threshold", oos_t)))
-    intent, p = meta["intent"], float(meta["confidence"])
-    if intent == OUT_OF_SCOPE_LABEL or p < oos_t:
-        return GuardDecision(action="out_of_scope", answer=OUT_OF_SCOPE_ANSWER, base=base)
-    if intent == SMALL_TALK_LABEL:
-        return GuardDecision(action="small_talk", base=base)
-    if p < clarify_t:
-        candidates = [r["intent"] for r in meta["ranking"] if r["intent"] not in NON_TOOL_LABELS]
-        choices = [Choice(intent=c, title=intent_title(c)) for c in candidates[:CLARIFY_CHOICES]]
+def in_scope_candidates(c: Classification) -> list[str]:
+    """The ranking's intents that have a banking tool, best first."""
+    return [r.intent for r in c.ranking if r.intent not in NON_TOOL_LABELS]
+
+
+def guard(meta: Classification | dict[str, Any]) -> GuardDecision:
+    """Decide route / clarify / out_of_scope / small_talk for one classification (a
+    :class:`Classification`, or the contract's ``response_metadata`` dict).
+    Raises ``pydantic.ValidationError`` when a dict lacks intent, confidence or ranking."""
+    c = Classification.from_metadata(meta)
+    oos_t = c.thresholds.oos_threshold
+    clarify_t = max(oos_t, c.thresholds.clarify_threshold)
+    if c.intent == OUT_OF_SCOPE_LABEL or c.confidence < oos_t:
+        return GuardDecision(action="out_of_scope", answer=OUT_OF_SCOPE_ANSWER, classification=c)
+    if c.intent == SMALL_TALK_LABEL:
+        return GuardDecision(action="small_talk", classification=c)
+    if c.confidence < clarify_t:
+        choices = [Choice(intent=i, title=intent_title(i)) for i in in_scope_candidates(c)[:CLARIFY_CHOICES]]
         if choices:
-            return GuardDecision(action="clarify", answer=clarify_question(choices), choices=choices, base=base)
-        return GuardDecision(action="out_of_scope", answer=OUT_OF_SCOPE_ANSWER, base=base)
-    return GuardDecision(action="route", base=base)
+            return GuardDecision(action="clarify", answer=clarify_question(choices), choices=choices, classification=c)
+        return GuardDecision(action="out_of_scope", answer=OUT_OF_SCOPE_ANSWER, classification=c)
+    return GuardDecision(action="route", classification=c)

@@ -1,17 +1,31 @@
 """The state of one conversation thread in the LangGraph graph (chains/graph.py).
 
-A thread's state is checkpointed after every step, keyed by ``thread_id``, so the next message
-of the same thread sees the history (``messages``), the backend chosen for the thread, the
-proposal waiting for an answer and the last request that reached a banking tool.
+A thread's state is checkpointed, keyed by ``thread_id``. Three groups of keys, one TypedDict
+each, with a docstring per key:
+
+- :class:`InputState`: what a caller sends with each turn;
+- :class:`TurnState`: what one turn works out; ``intake`` resets every key to
+  :data:`TURN_DEFAULTS` (derived from this class) at the start of each turn;
+- :class:`ThreadState`: what the next turn needs (the owner, the proposal waiting for an answer,
+  the clarify choices just offered, the last request that reached a tool).
+
+The values are typed (:class:`chains.classification.Classification`,
+:class:`chains.guard.GuardDecision`, :class:`TurnRequest`); ``output`` is the turn's
+``AssistantOutput`` as JSON, exactly what every interface returns.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, get_type_hints
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
+from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
+
+from chains.assistant import Choice
+from chains.classification import Classification
+from chains.guard import GuardDecision
 
 
 class InputState(TypedDict, total=False):
@@ -22,9 +36,6 @@ class InputState(TypedDict, total=False):
     - ``confirm``: an explicit decision ``{"action_id": str, "approve": bool}`` on a pending
       action (the API's ``confirm_action_id``/``approve``), or absent.
     - ``chosen_intent``: one of the previous answer's clarify ``choices`` (its intent label).
-
-    Send ``confirm`` and ``chosen_intent`` with every message (None when unused): a run that
-    raised leaves its input in the thread, and only a new value replaces it.
     """
 
     messages: Annotated[list[AnyMessage], add_messages]
@@ -32,38 +43,82 @@ class InputState(TypedDict, total=False):
     chosen_intent: str | None
 
 
-class AssistantState(InputState, total=False):
-    """The full thread state.
+class Decision(BaseModel):
+    """A decision on a pending action: ``approve`` for ``action_id``; ``resumed``: it came as the
+    resume value of the graph's confirmation interrupt (a button), not as request input."""
+
+    action_id: str
+    approve: bool
+    resumed: bool = False
+
+
+class TurnRequest(BaseModel):
+    """The turn's request, read once by ``intake``.
+
+    ``text``: the validated message (1-2,000 characters, stripped); the text a tool reads (for a
+    picked clarify choice, the message the choices were offered for); ``decision``: an explicit
+    decision; ``chosen_intent``: a picked clarify choice; ``offered``/``offered_for``: the choices
+    the previous answer offered and the message they were offered for.
+    """
+
+    text: str
+    decision: Decision | None = None
+    chosen_intent: str | None = None
+    offered: list[Choice] = Field(default_factory=list)
+    offered_for: str | None = None
+
+
+class TurnState(TypedDict, total=False):
+    """Worked out by one turn (reset by ``intake`` to :data:`TURN_DEFAULTS`).
+
+    - ``request``: the :class:`TurnRequest`.
+    - ``decision``: the guard's decision for the classification this turn acts on.
+    - ``fallback``: when ``decision`` classified the message together with ``context``, the
+      guard's decision for the message alone (asked instead if the tool may not propose).
+    - ``contextual``: True when ``decision`` used ``context``.
+    - ``output``: this turn's ``AssistantOutput`` as JSON (None until decided).
+    - ``notice``: a sentence put before this turn's answer (a proposal closed, a follow-up read).
+    """
+
+    request: TurnRequest | None
+    decision: GuardDecision | None
+    fallback: GuardDecision | None
+    contextual: bool
+    output: dict[str, Any] | None
+    notice: str
+
+
+class ThreadState(TypedDict, total=False):
+    """Kept for the next turn.
 
     - ``customer_id``: the thread's owner, set from authentication by its first message; any
       other customer is refused on this thread.
-    - ``message``: the current request, validated (1-2,000 characters, stripped).
-    - ``backend``: the intent backend of this thread (the last one a message's config chose).
-    - ``classification``: ``response_metadata`` of the contract ``AIMessage`` used for this turn.
-    - ``alone``: the classification of the message alone (differs from ``classification`` when
-      the message was classified together with ``context``).
-    - ``contextual``: True when ``classification`` used ``context``.
-    - ``decision``: the guard's ``GuardDecision`` as a dict.
-    - ``output``: this turn's ``AssistantOutput`` as a dict.
-    - ``pending``: the proposal shown to the customer and waiting for their answer
-      (``{action_id, action, description}``), or None. Only the very next message may answer it.
-    - ``notice``: a sentence put before this turn's answer (e.g. that a proposal was closed).
-    - ``choices``: the clarify choices last offered (``[{intent, title}]``).
-    - ``clarified``: the message those choices were offered for (the tool reads it when one is picked).
+    - ``pending``: the proposal shown and waiting for an answer (``{action_id, action,
+      description}``), or None. Only the very next message may answer it.
+    - ``proposal``: the classification of the request that proposed ``pending`` (a decision's
+      answer says what it was about).
+    - ``choices``: the clarify choices offered by the last answer (for the next message only).
+    - ``clarified``: the message those choices were offered for.
     - ``context``: the last customer message that reached a banking tool (None before any, and
       after a declined proposal).
     """
 
     customer_id: int
-    message: str
-    backend: str
-    classification: dict[str, Any] | None
-    alone: dict[str, Any] | None
-    contextual: bool
-    decision: dict[str, Any] | None
-    output: dict[str, Any] | None
     pending: dict[str, Any] | None
-    notice: str
-    choices: list[dict[str, Any]]
+    proposal: Classification | None
+    choices: list[Choice]
     clarified: str | None
     context: str | None
+
+
+class AssistantState(InputState, TurnState, ThreadState, total=False):
+    """The full thread state: :class:`InputState` + :class:`TurnState` + :class:`ThreadState`."""
+
+
+_TURN_DEFAULTS_BY_TYPE = {bool: False, str: ""}
+TURN_DEFAULTS: dict[str, Any] = {
+    key: _TURN_DEFAULTS_BY_TYPE.get(hint, None) for key, hint in get_type_hints(TurnState).items()}
+"""Every :class:`TurnState` key with its start-of-turn value (False, "" or None by type)."""
+
+STATE_TYPES: tuple[type, ...] = (Classification, GuardDecision, TurnRequest, Decision, Choice)
+"""The pydantic types the state holds (the checkpointer's deserialisation allowlist)."""

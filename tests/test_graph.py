@@ -105,7 +105,8 @@ def test_no_changes_nothing(graph, ids) -> None:
 
 def test_thread_memory_survives_a_new_checkpointer_connection(ids) -> None:
     """Interrupt in one graph/connection, resume in another (as after a restart)."""
-    from chains.graph import build_graph, checkpoint_path, open_checkpointer
+    from chains.checkpoint import checkpoint_path, open_checkpointer
+    from chains.graph import build_graph
 
     carol = ids["carol"]
     config = cfg(carol)
@@ -131,8 +132,8 @@ def test_a_different_request_instead_of_an_answer_changes_nothing(graph, ids) ->
     assert "__interrupt__" not in done
     assert action_status(action_id) == "superseded" and cards(bob) == before
     # The reply was handled as a new request: its own classification and answer.
-    assert done["message"] == "Where is my new card?"
-    assert done["output"]["intent"] == done["classification"]["intent"]
+    assert done["request"].text == "Where is my new card?"
+    assert done["output"]["intent"] == done["decision"].classification.intent == "card_arrival"
     msgs = graph.get_state(config).values["messages"]
     assert [m.content for m in msgs if isinstance(m, HumanMessage)] == ["I lost my card", "Where is my new card?"]
     assert msgs[-1].content == done["output"]["answer"]
@@ -212,6 +213,6 @@ def test_the_answer_streams_in_chunks(graph, ids) -> None:
                                    stream_mode=["custom", "updates"]):
         (chunks if mode == "custom" else updates).append(data)
     nodes = [next(iter(u)) for u in updates]
-    assert nodes == ["classify", "guard", "tool", "respond"]
+    assert nodes == ["intake", "settle", "classify", "guard", "tool", "respond"]
     answer = updates[-1]["respond"]["messages"][0].content
     assert len(chunks) > 1 and "".join(c["answer_chunk"] for c in chunks) == answer

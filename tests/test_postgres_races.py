@@ -290,7 +290,8 @@ def test_checkpointer_resumes_a_thread_from_another_connection(db_url, trained_c
 
     from assistant.settings import get_settings
     from bank.store import Card, get_engine
-    from chains.graph import build_graph, checkpoint_path, open_checkpointer
+    from chains.checkpoint import checkpoint_path, open_checkpointer
+    from chains.graph import build_graph
 
     monkeypatch.setenv("BANKING_DATABASE_URL", db_url)
     get_settings.cache_clear()
