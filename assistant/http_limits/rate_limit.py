@@ -19,7 +19,8 @@ Policy while throttled (429 with ``Retry-After``, decided before the key is look
 2. An address over its failure limit (many *different* wrong keys: guessing) gets 429 for every
    key, right or wrong, without a lookup, so a guess there cannot be confirmed. One exception:
    a key that authenticated successfully *from that same address* within the last
-   ``known_good_hours`` (before or during the throttle) still authenticates. A guesser gains
+   ``known_good_hours`` (before or during the throttle; remembered for one to two times that,
+   in time buckets) still authenticates. A guesser gains
    nothing from this: it only learns something when it guesses exactly one of the few keys
    already in use from its address, which is as hard as guessing any key (43 random URL-safe
    characters, bank/auth.py); a key that is valid but new to the address gets the same 429 as a
