@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import re
 import sys
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from ui_support import (  # noqa: F401 - fixtures
-    MARKDOWN_MERCHANT, REPO, active_physical_cards, app_buttons, browser, card_status, fake_gemini, guard_action,
+    MARKDOWN_MERCHANT, REPO, TIMEOUT_MS, active_physical_cards, app_buttons, browser, card_status, fake_gemini, guard_action,
     login, pinned_thresholds, send, shots, ui_server,
 )
 
@@ -209,7 +208,7 @@ def test_no_request_leaves_for_a_third_party_host(browser, ui_url) -> None:
     """Login page and chat load fonts, styles and scripts from the app itself only."""
     ctx = browser.new_context(viewport={"width": 1100, "height": 820})
     page = ctx.new_page()
-    page.set_default_timeout(90_000)
+    page.set_default_timeout(TIMEOUT_MS)
     hosts: list[str] = []
     page.on("request", lambda r: hosts.append(urlsplit(r.url).netloc or urlsplit(r.url).scheme))
     try:
