@@ -28,6 +28,7 @@ from langgraph.types import Command, interrupt
 
 from bank.store import get_engine
 from bank.tools import ProposalRefused, run_tool
+from bank.transcript import record_turn
 from chains.assistant import AssistantOutput, validate_message
 from chains.classification import Classification
 from chains.confirmation import answer_pending, decide, supersede, yes_or_no
@@ -85,8 +86,22 @@ def plausible_continuation(alone: Classification, with_context: Classification) 
 
 
 def assistant_message(out: AssistantOutput) -> AIMessage:
-    """The assistant's turn as a chat message; the full output rides in ``additional_kwargs``."""
-    return AIMessage(content=out.answer, additional_kwargs={"assistant_output": out.model_dump(mode="json")})
+    """The assistant's turn as a chat message; its status and intent ride in ``additional_kwargs``
+    (the whole output is the turn's ``output``; the state stays small)."""
+    return AIMessage(content=out.answer, additional_kwargs={"assistant_output": {"status": out.status, "intent": out.intent}})
+
+
+def record(state: AssistantState, config: RunnableConfig, out: AssistantOutput) -> None:
+    """Append this turn to the conversation's transcript (bank/transcript.py), once per turn:
+    by ``respond``, or by ``tool`` when the turn stops for confirmation."""
+    request, ctx = state.get("request"), TurnContext.from_config(config)
+    if request is None or ctx.thread_id is None:
+        return
+    said = request.text
+    if request.decision is not None and request.decision.resumed:
+        said = "[button] " + ("yes" if request.decision.approve else "no")
+    record_turn(get_engine(), thread_id=ctx.thread_id, customer_id=ctx.customer_id, customer_text=said,
+                answer=out.answer, status=out.status, intent=out.intent)
 
 
 def with_notice(out: AssistantOutput, notice: str | None) -> AssistantOutput:
@@ -247,6 +262,7 @@ def tool(state: AssistantState, config: RunnableConfig) -> dict[str, Any]:
     if not out.pending_confirmation:
         return {"output": _json(out)}
     out = with_notice(out, state.get("notice"))  # the question goes into the conversation before the interrupt
+    record(state, config, out)
     return {"output": _json(out), "messages": [assistant_message(out)], "pending": out.pending_confirmation,
             "proposal": decision.classification,
             "context": request.text if not state.get("contextual") else state.get("context")}
@@ -269,10 +285,11 @@ def confirm(state: AssistantState, config: RunnableConfig) -> Command[Literal["s
                                           "notice": ""})
 
 
-def respond(state: AssistantState) -> dict[str, Any]:
-    """Stream the answer (custom events ``{"answer_chunk": str}``) and append it to the
-    conversation; an answered request that reached a tool becomes the thread's context."""
+def respond(state: AssistantState, config: RunnableConfig) -> dict[str, Any]:
+    """Stream the answer (custom events ``{"answer_chunk": str}``), append it to the conversation
+    and its transcript; an answered request that reached a tool becomes the thread's context."""
     out = with_notice(AssistantOutput.model_validate(state["output"]), state.get("notice"))
+    record(state, config, out)
     writer = get_stream_writer()
     for chunk in answer_chunks(out.answer):
         writer({"answer_chunk": chunk})

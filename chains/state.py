@@ -28,17 +28,29 @@ from chains.classification import Classification
 from chains.guard import GuardDecision
 
 
+RECENT_MESSAGES = 8
+"""How many chat messages the state keeps (the transcript table keeps them all, bank/transcript.py)."""
+
+
+def recent_messages(left: list[AnyMessage], right: list[AnyMessage] | AnyMessage) -> list[AnyMessage]:
+    """LangGraph's ``add_messages`` reducer, keeping only the last :data:`RECENT_MESSAGES`: the
+    state holds what the next turn needs, so a checkpoint's size does not grow with the
+    conversation."""
+    return add_messages(left, right)[-RECENT_MESSAGES:]
+
+
 class InputState(TypedDict, total=False):
     """What a caller sends.
 
-    - ``messages``: the new customer message(s); only the last ``HumanMessage`` is the new
-      request (a dict ``{"role": "user", "content": "..."}`` is accepted too). Required.
+    - ``messages``: the new customer message(s) (the state keeps the last
+      :data:`RECENT_MESSAGES`); only the last ``HumanMessage`` is the new request (a dict
+      ``{"role": "user", "content": "..."}`` is accepted too). Required.
     - ``confirm``: an explicit decision ``{"action_id": str, "approve": bool}`` on a pending
       action (the API's ``confirm_action_id``/``approve``), or absent.
     - ``chosen_intent``: one of the previous answer's clarify ``choices`` (its intent label).
     """
 
-    messages: Annotated[list[AnyMessage], add_messages]
+    messages: Annotated[list[AnyMessage], recent_messages]
     confirm: dict[str, Any] | None
     chosen_intent: str | None
 
