@@ -86,50 +86,45 @@ def demo_customer_id(name: str) -> int:
 
 
 class Conversation:
-    """One terminal conversation: the conversation graph (chains/graph.py) with the SQLite /
-    PostgreSQL checkpointer, on a thread of its own for ``customer_id``. The graph is built once
-    per process; :meth:`say` runs one turn and returns the ``AssistantOutput`` as a dict."""
+    """One terminal conversation on a thread of its own for ``customer_id``, run by the one
+    conversation holder (assistant/conversations.py), built once per process; :meth:`say` runs
+    one turn and returns the ``AssistantOutput`` as a dict."""
 
-    _graph = None
-    _stack = None
+    _holder = None
 
     def __init__(self, customer_id: int, backend: str | None) -> None:
         import uuid
 
+        from assistant.conversations import thread_id
+
         self.customer_id, self.backend = customer_id, backend
-        self.thread_id = f"cli-{customer_id}-{uuid.uuid4().hex}"
+        self.thread_id = thread_id("cli", customer_id, uuid.uuid4().hex)
         self.choices: list[dict] = []
 
     @classmethod
-    def graph(cls):
-        """The compiled graph, built on first use (its checkpointer stays open for the process)."""
-        if cls._graph is None:
-            import contextlib
+    def holder(cls):
+        """The process-wide conversation holder (its checkpointer opens on first use)."""
+        if cls._holder is None:
+            from assistant.conversations import Conversations
 
-            from chains.graph import build_graph, open_checkpointer
-
-            cls._stack = contextlib.ExitStack()
-            cls._graph = build_graph(checkpointer=cls._stack.enter_context(open_checkpointer()))
-        return cls._graph
+            cls._holder = Conversations()
+        return cls._holder
 
     @classmethod
     def reset(cls) -> None:
         """Forget the graph (after training a new model version the backends are rebuilt)."""
-        if cls._stack is not None:
-            cls._stack.close()
-        cls._graph = cls._stack = None
+        if cls._holder is not None:
+            cls._holder.close()
+        cls._holder = None
 
     def say(self, message: str, *, chosen_intent: str | None = None) -> dict:
         """One turn. Raises the domain errors of assistant/errors.py (bad message, unavailable
         backend...)."""
+        from assistant.conversations import run_config
         from chains.assistant import AssistantInput
-        from chains.graph import graph_input, turn_output
 
         req = AssistantInput(message=message, chosen_intent=chosen_intent)
-        configurable: dict = {"thread_id": self.thread_id, "customer_id": self.customer_id}
-        if self.backend:
-            configurable["backend"] = self.backend
-        out = turn_output(self.graph().invoke(graph_input(req), {"configurable": configurable})).model_dump()
+        out = self.holder().say(req, run_config(self.thread_id, self.customer_id, self.backend)).model_dump()
         self.choices = out.get("choices") or []
         return out
 

@@ -59,7 +59,9 @@ class Settings(BaseSettings):
         description="Below this confidence a message is declined as out of scope. "
         "Unset: the threshold tuned and saved with the model version.",
     )
-    max_message_chars: int = Field(default=2000, gt=0)
+    checkpoint_retention_days: float = Field(
+        default=30.0, gt=0, description="Conversations idle longer than this (days) are deleted with their "
+        "checkpoints and transcript (chains/retention.py).")
     seed: int = 13
 
     # Custom backend training.
