@@ -75,3 +75,25 @@ def sweep(saver: Any, engine: Engine, retention_days: float, *, now: datetime | 
         saver.delete_thread(tid)
     delete_before(engine, cutoff)
     return gone
+
+
+_SQLITE_BYTES = ("SELECT COALESCE(SUM(LENGTH(checkpoint) + LENGTH(metadata)), 0) FROM checkpoints WHERE thread_id = ?",
+                 "SELECT COALESCE(SUM(LENGTH(value)), 0) FROM writes WHERE thread_id = ?")
+_POSTGRES_BYTES = (
+    "SELECT COALESCE(SUM(pg_column_size(checkpoint) + pg_column_size(metadata)), 0) AS n FROM checkpoints WHERE thread_id = %s",
+    "SELECT COALESCE(SUM(pg_column_size(blob)), 0) AS n FROM checkpoint_blobs WHERE thread_id = %s",
+    "SELECT COALESCE(SUM(pg_column_size(blob)), 0) AS n FROM checkpoint_writes WHERE thread_id = %s")
+
+
+def thread_storage_bytes(saver: Any, thread_id: str) -> int:
+    """Bytes a (sync) saver stores for ``thread_id``: its checkpoints, blobs and pending writes
+    (SQLite: ``LENGTH`` of the stored values; PostgreSQL: ``pg_column_size``)."""
+    if _is_sqlite(saver):
+        with saver.lock:
+            return sum(int(saver.conn.execute(sql, (thread_id,)).fetchone()[0]) for sql in _SQLITE_BYTES)
+    total = 0
+    with saver._cursor() as cur:
+        for sql in _POSTGRES_BYTES:
+            cur.execute(sql, (thread_id,))
+            total += int(cur.fetchone()["n"])
+    return total

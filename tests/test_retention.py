@@ -14,12 +14,13 @@ from sqlalchemy import func, select
 from assistant.conversations import Conversations, run_config
 from bank.store import Customer, PendingAction, session_scope
 from bank.transcript import TranscriptTurn, transcript
+from chains.retention import thread_storage_bytes
 from chains.assistant import AssistantInput
 from db_backends import db_url  # noqa: F401
 from fake_backend import FakeIntentModel
 
 TURNS = 500
-MAX_CHECKPOINT_BYTES = 40_000
+MAX_CHECKPOINT_BYTES = 20_000
 """The bound on one thread's checkpoint storage (checkpoints + writes), in bytes."""
 
 
@@ -41,21 +42,7 @@ def bank_on(db_url, monkeypatch, session_home):  # noqa: F811
 
 
 def thread_bytes(holder: Conversations, thread: str) -> int:
-    """Bytes the checkpointer holds for ``thread`` (its checkpoints and their pending writes)."""
-    saver = holder._saver
-    if type(saver).__name__ == "SqliteSaver":
-        q = ("SELECT COALESCE(SUM(LENGTH(checkpoint) + LENGTH(metadata)), 0) FROM checkpoints WHERE thread_id = ?",
-             "SELECT COALESCE(SUM(LENGTH(value)), 0) FROM writes WHERE thread_id = ?")
-        return sum(saver.conn.execute(sql, (thread,)).fetchone()[0] for sql in q)
-    q = ("SELECT COALESCE(SUM(pg_column_size(checkpoint) + pg_column_size(metadata)), 0) FROM checkpoints WHERE thread_id = %s",
-         "SELECT COALESCE(SUM(pg_column_size(blob)), 0) FROM checkpoint_blobs WHERE thread_id = %s",
-         "SELECT COALESCE(SUM(pg_column_size(blob)), 0) FROM checkpoint_writes WHERE thread_id = %s")
-    with saver._cursor() as cur:
-        total = 0
-        for sql in q:
-            cur.execute(sql, (thread,))
-            total += int(list(cur.fetchone().values())[0])
-        return total
+    return thread_storage_bytes(holder._saver, thread)
 
 
 def test_500_turns_of_one_conversation_keep_the_checkpoints_bounded(bank_on) -> None:
@@ -70,6 +57,7 @@ def test_500_turns_of_one_conversation_keep_the_checkpoints_bounded(bank_on) -> 
             holder.say(AssistantInput(message=text), config)
             if i in (0, 99, TURNS - 1):
                 sizes.append(thread_bytes(holder, thread))
+        print(f"checkpoint bytes of one thread after 1, 100, {TURNS} turns: {sizes}")
         assert max(sizes) < MAX_CHECKPOINT_BYTES, sizes
         assert sizes[-1] < 1.5 * sizes[0] + 2_000, sizes  # flat: turn 500 costs what turn 1 does
         assert len(transcript(holder_engine(), thread, alice, limit=1000)) == TURNS
