@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 from assistant.settings import Settings, get_settings
 from models.banking77 import Banking77, load_banking77
 from models.custom import REQUIRED_FILES, calibrated_probs, public_probs
-from models.labels import CHECK_BALANCE, OUT_OF_SCOPE, RECENT_TRANSACTIONS, public_label
+from models.labels import CHECK_BALANCE, OUT_OF_SCOPE, RECENT_TRANSACTIONS, REQUEST_LABELS, public_label
 from models.tokenizer import MASK, encode_batch, encode_inputs, encode_ngrams
 from models.transformer import IntentTransformer, TransformerConfig
 from models.versions import save_version
@@ -127,8 +127,9 @@ def length_bucketed_batches(lengths: torch.Tensor, batch_size: int, pool: int = 
 def label_space(intents: list[str], extras: ExtraData) -> list[str]:
     """Internal classes (index = logit): the 77 intents, check_balance, recent_transactions, the
     small-talk kinds ("small_talk:<kind>", sorted), out_of_scope."""
-    kinds = sorted(c for c in extras.classes if c not in (CHECK_BALANCE, RECENT_TRANSACTIONS, OUT_OF_SCOPE))
-    return [*intents, CHECK_BALANCE, RECENT_TRANSACTIONS, *kinds, OUT_OF_SCOPE]
+    requests = [c for c in REQUEST_LABELS if c in extras.classes]  # issue 16, in EXTRA_LABELS order
+    kinds = sorted(c for c in extras.classes if c not in (CHECK_BALANCE, RECENT_TRANSACTIONS, OUT_OF_SCOPE, *requests))
+    return [*intents, CHECK_BALANCE, RECENT_TRANSACTIONS, *requests, *kinds, OUT_OF_SCOPE]
 
 
 @dataclass

@@ -39,6 +39,8 @@ def load_oos(settings: Settings | None = None) -> list[str]:
 
 CLINC_TO_LABEL = {"balance": CHECK_BALANCE, "transactions": RECENT_TRANSACTIONS}
 OUTLIER_VALIDATION_FRACTION = 0.10
+REQUEST_ROWS_TRAIN, REQUEST_ROWS_VALIDATION = 120, 30
+"""Generated request rows per intent (``training.requests``) in the extras' train / validation splits."""
 EXTRA_SHA256 = {
     "outliers.json": "37722ff8aeed5e73e65cd8f0faae82c5af05df19d140c937f89cde4c13585f5c",
     "small_talk.json": "f6e1880b47af5413a4ca97ea0e54680e7a04b3254ae2604d0c5ce605fab4eb9c",
@@ -54,8 +56,10 @@ class ExtraData:
     ``recent_transactions``, ``small_talk:<clinc intent>`` (greeting, thank_you, goodbye,
     are_you_a_bot, ...) and ``out_of_scope`` (outlier exposure, Hendrycks et al. 2019).
 
-    ``train``: small_talk.json + account_basics.json + 90 % of outliers.json (seeded);
-    ``validation``: the ``_val`` files + the other 10 % of outliers.json; ``classes``: the sorted
+    ``train``: small_talk.json + account_basics.json + 90 % of outliers.json (seeded) + generated
+    request rows (issue 16, ``training.requests``, ``REQUEST_ROWS_TRAIN`` per intent);
+    ``validation``: the ``_val`` files + the other 10 % of outliers.json + a differently seeded draw
+    of request rows (``REQUEST_ROWS_VALIDATION``, none equal to a train row); ``classes``: the sorted
     internal class names; ``checksum``: SHA-256 over the files' digests."""
 
     train: Split
@@ -129,6 +133,13 @@ def load_extras(settings: Settings | None = None, extra_dir: Path | None = None)
     val_idx, tr_idx = sorted(order[:n_val]), sorted(order[n_val:])
     train = Split(train.texts + [out_texts[i] for i in tr_idx], train.labels + [OUT_OF_SCOPE] * len(tr_idx))
     validation = Split(validation.texts + [out_texts[i] for i in val_idx], validation.labels + [OUT_OF_SCOPE] * len(val_idx))
+    from training.requests import generate_requests  # issue 16: the six request intents
+
+    req_train = generate_requests(s.seed, REQUEST_ROWS_TRAIN)
+    req_val = [r for r in generate_requests(s.seed + 7919, REQUEST_ROWS_VALIDATION)
+               if r["text"] not in {t["text"] for t in req_train}]
+    train = Split(train.texts + [r["text"] for r in req_train], train.labels + [r["intent"] for r in req_train])
+    validation = Split(validation.texts + [r["text"] for r in req_val], validation.labels + [r["intent"] for r in req_val])
     classes = sorted(set(train.labels))
     return ExtraData(train, validation, classes, hashlib.sha256("".join(digests).encode()).hexdigest(), d)
 
