@@ -121,9 +121,15 @@ def test_extras_load_with_internal_labels(session_home: Path) -> None:
     from models.labels import OUT_OF_SCOPE, public_label
     from training.data import load_extras
 
+    from models.labels import REQUEST_LABELS
+    from training.data import REQUEST_ROWS_TRAIN
+
     ex = load_extras()
-    # 1,500 small talk + 200 account basics + 90 % of 9,100 outliers; validation: the _val files + 10 %
-    assert len(ex.train) == 1500 + 200 + 8190 and len(ex.validation) == 300 + 40 + 910
+    # 1,500 small talk + 200 account basics + 90 % of 9,100 outliers + generated requests (issue 16);
+    # validation: the _val files + 10 % + a separate draw of requests
+    n_req_val = sum(y in REQUEST_LABELS for y in ex.validation.labels)
+    assert len(ex.train) == 1500 + 200 + 8190 + len(REQUEST_LABELS) * REQUEST_ROWS_TRAIN
+    assert len(ex.validation) == 300 + 40 + 910 + n_req_val and n_req_val >= 20 * len(REQUEST_LABELS)
     c = Counter(ex.train.labels)
     assert c["check_balance"] == 100 and c["recent_transactions"] == 100 and c[OUT_OF_SCOPE] == 8190
     assert c["small_talk:greeting"] == 100 and len([k for k in c if k.startswith("small_talk:")]) == 15
