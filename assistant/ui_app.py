@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from contextlib import AsyncExitStack
 from typing import Any
 
 import chainlit as cl
@@ -44,6 +43,7 @@ from langgraph.types import Command
 from sqlalchemy import select
 
 from assistant.errors import view_of
+from assistant.http_limits.login import LoginThrottle
 from assistant.settings import get_settings
 from assistant.ui import (
     API_KEY_USERNAMES, STARTERS, answer_markdown, async_database_url, backend_options, button_label, clarify_choices,
@@ -53,14 +53,15 @@ from assistant.ui import (
 from bank.auth import authenticate_key, authenticate_password
 from bank.store import Customer, get_engine, session_scope
 from chains.backends import available_backends
-from chains.graph import apending_confirmation, build_graph, open_async_checkpointer
+from assistant.conversations import Conversations, run_config
+from chains.graph import message_input
 from models.base import BackendUnavailable
 
 logger = logging.getLogger(__name__)
 
-_graph: Any = None
-_graph_lock = asyncio.Lock()
-_stack = AsyncExitStack()
+conversations = Conversations()
+_login_throttle = LoginThrottle(get_settings().auth_failures_per_key_per_minute, get_settings().rate_limit_storage)
+"""The one conversation holder (assistant/conversations.py), with its async checkpointer."""
 _background: set[asyncio.Task] = set()
 
 RESUME_DELAY_S = 1.0
@@ -68,16 +69,6 @@ RESUME_DELAY_S = 1.0
 
 DETAILS_STEP = "Technical details"
 """Name of the operator-view step under each answer."""
-
-
-async def get_graph() -> Any:
-    """The process-wide graph with the async checkpointer (opened on first use)."""
-    global _graph
-    async with _graph_lock:
-        if _graph is None:
-            saver = await _stack.enter_async_context(open_async_checkpointer())
-            _graph = build_graph(checkpointer=saver)
-    return _graph
 
 
 # ----------------------------------------------------------------------------- history (data layer)
@@ -149,7 +140,10 @@ def _username(customer_id: int) -> str:
 
 @cl.password_auth_callback
 async def login(username: str, password: str) -> cl.User | None:
-    """Demo customer password, or user name ``api-key`` + a customer API key; None refuses."""
+    """Demo customer password, or user name ``api-key`` + a customer API key; None refuses
+    (also while the user name is throttled after failed logins: assistant/http_limits/login.py)."""
+    if not _login_throttle.allowed(username):
+        return None
     engine = get_engine()
     via = "password"
     principal = await asyncio.to_thread(authenticate_password, engine, username, password)
@@ -157,6 +151,7 @@ async def login(username: str, password: str) -> cl.User | None:
         principal = await asyncio.to_thread(authenticate_key, engine, password)
         via = "api_key"
     if principal is None or principal.customer_id is None:
+        _login_throttle.failed(username)
         return None
     name = await asyncio.to_thread(_username, principal.customer_id)
     return cl.User(identifier=name, display_name=principal.name,
@@ -216,10 +211,9 @@ async def resume(thread: dict[str, Any]) -> None:
     """A conversation opened again (reload, another device): same graph thread; a confirmation
     still waiting is asked again with its buttons."""
     await _open_session()
-    graph = await get_graph()
-    pending = await apending_confirmation(graph, _config())
+    pending = await conversations.apending(_config())
     if pending:
-        snap = await graph.aget_state(_config())
+        snap = await (await conversations.agraph()).aget_state(_config())
         output = (snap.values or {}).get("output") or {}
 
         async def ask_again() -> None:
@@ -243,16 +237,9 @@ async def settings_update(settings: dict[str, Any]) -> None:
     cl.user_session.set("details", details)
 
 
-def _input(text: str, chosen_intent: str | None = None) -> dict[str, Any]:
-    """Graph input for a customer message (chains/graph.py): both optional keys always sent."""
-    return {"messages": [HumanMessage(text)], "confirm": None, "chosen_intent": chosen_intent}
-
-
 def _config() -> dict[str, Any]:
-    conf = {"thread_id": cl.user_session.get("thread_id"), "customer_id": cl.user_session.get("customer_id")}
-    if _operator() and cl.user_session.get("backend"):
-        conf["backend"] = cl.user_session.get("backend")  # the operator's choice; else the bank's default
-    return {"configurable": conf}
+    backend = cl.user_session.get("backend") if _operator() else None  # the operator's choice; else the default
+    return run_config(cl.user_session.get("thread_id"), cl.user_session.get("customer_id"), backend)
 
 
 # ----------------------------------------------------------------------------- one turn
@@ -305,13 +292,12 @@ async def _offer_choices(output: dict[str, Any], message: cl.Message) -> None:
 
 async def run_turn(payload: Any) -> None:
     """Run one graph turn (a new message or a resume), streaming the answer into the chat."""
-    graph = await get_graph()
     answer: cl.Message | None = None
     raw = ""
     state: dict[str, Any] = {}
     interrupted: dict[str, Any] | None = None
     try:
-        async for mode, data in graph.astream(payload, _config(), stream_mode=["updates", "custom"]):
+        async for mode, data in conversations.astream(payload, _config(), ["updates", "custom"]):
             if mode == "updates":
                 for node, update in data.items():
                     if node == "__interrupt__":
@@ -365,19 +351,17 @@ async def _echo(label: str) -> None:
 
 @cl.on_message
 async def on_message(message: cl.Message) -> None:
-    graph = await get_graph()
     await _clear_actions()
-    pending = await apending_confirmation(graph, _config())
+    pending = await conversations.apending(_config())
     if pending:  # a typed reply answers the waiting confirmation (or becomes a new request)
         await run_turn(Command(resume=message.content))
     else:
-        await run_turn(_input(message.content))
+        await run_turn(message_input(message.content))
 
 
 @cl.action_callback("confirm")
 async def on_confirm(action: cl.Action) -> None:
-    graph = await get_graph()
-    pending = await apending_confirmation(graph, _config())
+    pending = await conversations.apending(_config())
     await _clear_actions()
     await _echo(action.payload.get("label") or ("Yes" if action.payload.get("approve") else "No"))
     if not pending or pending["action_id"] != action.payload.get("action_id"):
@@ -390,7 +374,7 @@ async def on_confirm(action: cl.Action) -> None:
 async def on_choose(action: cl.Action) -> None:
     await _clear_actions()
     await _echo(action.payload["label"])
-    await run_turn(_input(action.payload["label"], chosen_intent=action.payload["intent"]))
+    await run_turn(message_input(action.payload["label"], chosen_intent=action.payload["intent"]))
 
 
 @cl.action_callback("choose_other")

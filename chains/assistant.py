@@ -7,6 +7,7 @@ and which messages are acceptable (:func:`validate_message`).
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Any, Literal
 
@@ -27,7 +28,7 @@ spaces, ...) is refused."""
 
 Status = Literal[
     "answered", "clarify", "out_of_scope", "small_talk", "confirmation_required",
-    "confirmed", "declined", "failed", "expired", "superseded", "blocked", "error",
+    "confirmed", "declined", "failed", "expired", "superseded", "blocked", "error", "slot_required", "handoff",
 ]
 
 
@@ -60,25 +61,51 @@ def validate_message(text: str, max_chars: int = MAX_MESSAGE_CHARS) -> str:
     return stripped
 
 
-class AssistantInput(BaseModel):
-    """Request body of /assistant: the customer's message; optionally an explicit decision on a
-    pending action (``confirm_action_id`` with ``approve``), a clarify choice, or a conversation."""
+class AssistantRequest(BaseModel):
+    """The wire shape of a /assistant request item, as the HTTP routes declare it: JSON types
+    only, so that a ``/batch`` item whose content is unacceptable (an empty or too long message,
+    an approve without an action) still reaches the turn and answers as that item's error
+    instead of failing the whole batch. :class:`AssistantInput` adds every content check."""
 
     message: str = Field(..., description="The customer's message (1-2,000 characters).")
     confirm_action_id: str | None = Field(
-        None, max_length=64, description="A pending action to decide on (from a previous answer's "
-        "pending_confirmation); needs approve."
+        None, description="A pending action to decide on (from a previous answer's pending_confirmation; "
+        "at most 64 characters); needs approve."
     )
     approve: StrictBool | None = Field(None, description="With confirm_action_id: true confirms, false declines "
                                        "(a JSON boolean; nothing else is read as a decision).")
     chosen_intent: str | None = Field(
-        None, max_length=64, description="One of the previous answer's clarify choices (its 'intent'), picked by "
-        "the customer."
+        None, description="One of the previous answer's clarify choices (its 'intent'), picked by the customer "
+        "(at most 64 characters)."
     )
     conversation_id: str | None = Field(
-        None, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
-        description="Which of the customer's conversations this message belongs to (default: one per customer).",
+        None, description="Which of the customer's conversations this message belongs to (default: one per "
+        "customer; 1-64 characters of A-Z a-z 0-9 _ . -).",
     )
+
+
+_CONVERSATION_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+class AssistantInput(AssistantRequest):
+    """Request body of /assistant, checked: the customer's message (:func:`validate_message`);
+    optionally an explicit decision on a pending action (``confirm_action_id`` with
+    ``approve``), a clarify choice, or a conversation (ids at most 64 characters). Raises
+    pydantic's ``ValidationError`` with the reason per field."""
+
+    @field_validator("confirm_action_id", "chosen_intent")
+    @classmethod
+    def _short_id(cls, v: str | None) -> str | None:
+        if v is not None and len(v) > 64:
+            raise ValueError(f"at most 64 characters (got {len(v)})")
+        return v
+
+    @field_validator("conversation_id")
+    @classmethod
+    def _conversation(cls, v: str | None) -> str | None:
+        if v is not None and not _CONVERSATION_ID.fullmatch(v):
+            raise ValueError("1-64 characters of A-Z a-z 0-9 _ . -")
+        return v
 
     @field_validator("message")
     @classmethod
@@ -112,7 +139,10 @@ class AssistantOutput(BaseModel):
     confirmation_required (see ``pending_confirmation``) | confirmed | declined | failed |
     expired | superseded (what actually happened to a pending action; a replayed decision reports
     the stored outcome with ``replayed`` true) | blocked (the model provider's safety filter
-    refused the message) | error (a batch item that failed; see ``error``).
+    refused the message) | error (a batch item that failed; see ``error``) | slot_required (the
+    request needs one more detail: ``slot_request`` ``{slot, question, options}``; the next
+    message fills it) | handoff (passed to a person: ``data["handoff"]`` has the ticket and the
+    queue position).
     ``latency_ms``: the classification latency in ms. ``arm``: the routing arm that answered
     (a backend, ``backend@version`` of a rollout, or ``cascade``; chains/routing.py).
     """
@@ -130,5 +160,6 @@ class AssistantOutput(BaseModel):
     data: dict[str, Any] = {}
     pending_confirmation: dict[str, Any] | None = None
     choices: list[Choice] = []
+    slot_request: dict[str, Any] | None = None
     replayed: bool = False
     error: dict[str, Any] | None = None

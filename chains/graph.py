@@ -3,20 +3,26 @@ chains/nodes.py. Every interface runs it through assistant/conversations.py (Lan
 ``/assistant/*``, ``banking-assistant chat``/``ask``, the Chainlit UI) or ``langgraph dev``
 (langgraph.json)::
 
-    START -> intake -> settle --(decided | yes/no with nothing pending)--------------> respond -> END
-                         | nothing pending, or closed as superseded
+    START -> intake -> settle --(decided | yes/no with nothing pending | "forget it")--> respond -> END
+                         | nothing pending, or closed as superseded       (or next, below)
                          v
-                       classify --(blocked by the provider)-------------------------> respond
+                       classify: intent(s) + entities; an open form continued or closed
+                         |  --(blocked by the provider)---------------------------------> respond
                          v
-                       guard --(small talk | clarify | out of scope)----------------> respond
-                         | route
+                       guard --(small talk | clarify | out of scope)--------------------> respond
+                         | route (a second miss in a row: to the hand-over)
                          v
-                       tool --(no state change)-------------------------------------> respond
-                         | proposes a state change (freeze card, cancel transfer, ...)
-                         v
-                       confirm: interrupt({action_id, action, description, question})
-                         | resumed with True/False or {"approve": bool} (buttons) --> settle
-                         | resumed with text (a new message) -----------------------> intake
+                       tool --(answered, or a question for a missing detail)------------> respond
+                         | proposes a state change            | more requests queued
+                         v                                    v
+                       confirm: interrupt(...)               next: the next request --> guard
+                         | resumed with True/False or {"approve": bool} (buttons) -----> settle
+                         | resumed with text (a new message) ---------------------------> intake
+
+Forms (chains/forms.py): a request with details fills its slots over several messages; the
+tool asks for what is missing (``status: "slot_required"``), corrections change the open
+request, "forget it" closes it. Several requests in one message (chains/multi.py) are handled in
+the order written, state changes confirmed one at a time.
 
 Confirmation safety (chains/confirmation.py, decided only in ``settle``): a proposal is decided
 only by an explicit decision (input ``confirm``: ``{"action_id", "approve"}``, or a button's
@@ -51,7 +57,7 @@ from chains.checkpoint import (  # noqa: F401 - re-exported for the interfaces
 from chains.identity import authenticated_customer_id  # noqa: F401 - re-exported
 from chains.nodes import (  # noqa: F401 - answer_chunks, plausible_continuation re-exported
     Classify, after_classify, after_guard, after_tool, answer_chunks, apply_guard, confirm, intake,
-    plausible_continuation, respond, settle, tool,
+    next_request, plausible_continuation, respond, settle, tool,
 )
 from chains.state import AssistantState, InputState
 
@@ -78,23 +84,29 @@ def build_graph(checkpointer: Any = None, intent_chain: Runnable | None = None):
     g.add_node("guard", apply_guard)
     g.add_node("tool", tool)
     g.add_node("confirm", confirm)
+    g.add_node("next", next_request)
     g.add_node("respond", respond)
     g.add_edge(START, "intake")
     g.add_edge("intake", "settle")
     g.add_conditional_edges("classify", after_classify)
     g.add_conditional_edges("guard", after_guard)
     g.add_conditional_edges("tool", after_tool)
+    g.add_edge("next", "guard")
     g.add_edge("respond", END)
     return g.compile(checkpointer=checkpointer, name="banking_assistant")
 
 
+def message_input(text: str, chosen_intent: str | None = None) -> dict[str, Any]:
+    """The graph input for a customer message (and a picked clarify choice). Both optional keys
+    are always sent (None when absent): the thread's channels keep the last value, and the next
+    input must overwrite them."""
+    return {"messages": [HumanMessage(text)], "confirm": None, "chosen_intent": chosen_intent or None}
+
+
 def graph_input(req: AssistantInput) -> dict[str, Any]:
-    """The graph input for a request: the message, the explicit decision (``confirm_action_id``
-    + ``approve``) and the picked clarify choice. Both keys are always sent (None when absent):
-    a run that failed leaves its input in the thread's channels, and the next input must
-    overwrite them."""
-    out: dict[str, Any] = {"messages": [HumanMessage(req.message)], "confirm": None,
-                           "chosen_intent": req.chosen_intent or None}
+    """The graph input for a request: :func:`message_input` plus the explicit decision
+    (``confirm_action_id`` + ``approve``)."""
+    out = message_input(req.message, req.chosen_intent)
     if req.confirm_action_id:
         out["confirm"] = {"action_id": req.confirm_action_id, "approve": bool(req.approve)}
     return out

@@ -21,26 +21,28 @@ from __future__ import annotations
 import threading
 from typing import Any, Literal
 
-from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.messages import HumanMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from langgraph.config import get_stream_writer
 from langgraph.types import Command, interrupt
 
 from bank.store import get_engine
 from bank.tools import ProposalRefused, run_tool
-from bank.transcript import record_turn
+from bank.transcript import transcript
+from chains.answers import about, answer_chunks, as_json, assistant_message, record, with_notice  # noqa: F401
 from chains.assistant import AssistantOutput, validate_message
 from chains.classification import Classification
 from chains.confirmation import answer_pending, decide, supersede, yes_or_no
 from chains.context import TurnContext
-from chains.guard import UnknownChoice, guard, in_scope_candidates
+from chains.extract import extract
+from chains.forms import FORM_INTENTS, Form, is_cancel
+from chains.guard import GuardDecision, UnknownChoice, guard, in_scope_candidates
 from chains.intent_titles import intent_title
+from chains.multi import QueuedRequest, combined_answer, is_multi, split_requests
 from chains.small_talk import small_talk_reply
 from chains.state import TURN_DEFAULTS, AssistantState, Decision, TurnRequest
 from models.base import QueryBlocked
 
-STREAM_CHUNK_WORDS = 3
-"""Words per streamed answer chunk (``stream_mode="custom"`` events ``{"answer_chunk": str}``)."""
 FOLLOW_UP_CANDIDATES = 3
 """How many of the message-alone ranking's in-scope candidates a follow-up's intent must be among."""
 
@@ -85,52 +87,6 @@ def plausible_continuation(alone: Classification, with_context: Classification) 
     return with_context.intent in in_scope_candidates(alone)[:FOLLOW_UP_CANDIDATES]
 
 
-def assistant_message(out: AssistantOutput) -> AIMessage:
-    """The assistant's turn as a chat message; its status and intent ride in ``additional_kwargs``
-    (the whole output is the turn's ``output``; the state stays small)."""
-    return AIMessage(content=out.answer, additional_kwargs={"assistant_output": {"status": out.status, "intent": out.intent}})
-
-
-def record(state: AssistantState, config: RunnableConfig, out: AssistantOutput) -> None:
-    """Append this turn to the conversation's transcript (bank/transcript.py), once per turn:
-    by ``respond``, or by ``tool`` when the turn stops for confirmation."""
-    request, ctx = state.get("request"), TurnContext.from_config(config)
-    if request is None or ctx.thread_id is None:
-        return
-    said = request.text
-    if request.decision is not None and request.decision.resumed:
-        said = "[button] " + ("yes" if request.decision.approve else "no")
-    record_turn(get_engine(), thread_id=ctx.thread_id, customer_id=ctx.customer_id, customer_text=said,
-                answer=out.answer, status=out.status, intent=out.intent)
-
-
-def with_notice(out: AssistantOutput, notice: str | None) -> AssistantOutput:
-    """``out`` with ``notice`` (e.g. "I haven't done the earlier request ...") before its answer."""
-    if not notice or out.answer.startswith(notice):
-        return out
-    return out.model_copy(update={"answer": f"{notice} {out.answer}"})
-
-
-def about(decided: AssistantOutput, proposal: Classification | None) -> AssistantOutput:
-    """A decision's output carrying the classification of the proposal it decides, so the answer
-    says what it was about."""
-    if proposal is None:
-        return decided
-    return decided.model_copy(update={k: v for k, v in proposal.output_fields().items() if v is not None})
-
-
-def answer_chunks(answer: str) -> list[str]:
-    """``answer`` cut into chunks of :data:`STREAM_CHUNK_WORDS` words (joined back, they give
-    ``answer``)."""
-    words = answer.split(" ")
-    return [" ".join(words[i:i + STREAM_CHUNK_WORDS]) + (" " if i + STREAM_CHUNK_WORDS < len(words) else "")
-            for i in range(0, len(words), STREAM_CHUNK_WORDS)]
-
-
-def _json(out: AssistantOutput) -> dict[str, Any]:
-    return out.model_dump(mode="json")
-
-
 # ----------------------------------------------------------------------------- nodes
 def intake(state: AssistantState, config: RunnableConfig) -> dict[str, Any]:
     """Check the owner, validate the new message (raises ``InvalidMessage``), read the request
@@ -138,8 +94,9 @@ def intake(state: AssistantState, config: RunnableConfig) -> dict[str, Any]:
     they count for this message only."""
     cid = owner_check(state, config)
     confirm = state.get("confirm")
+    text = validate_message(last_human_text(state))
     request = TurnRequest(
-        text=validate_message(last_human_text(state)),
+        text=text, said=text,
         decision=Decision(action_id=str(confirm["action_id"]), approve=bool(confirm["approve"])) if confirm else None,
         chosen_intent=state.get("chosen_intent"), offered=state.get("choices") or [],
         offered_for=state.get("clarified"))
@@ -147,13 +104,29 @@ def intake(state: AssistantState, config: RunnableConfig) -> dict[str, Any]:
             "choices": [], "clarified": None}
 
 
-def settle(state: AssistantState) -> Command[Literal["respond", "classify"]]:
+def after_decision(state: AssistantState) -> Literal["next", "respond"]:
+    """After a proposal is decided: the next queued request of the same message, if any."""
+    return "next" if state.get("queue") else "respond"
+
+
+def dropped(state: AssistantState) -> str:
+    """The sentence saying which queued requests were not done (the customer moved on)."""
+    queue = state.get("queue") or []
+    if not queue:
+        return ""
+    return "I also haven't done " + "; ".join(f'"{q.text}"' for q in queue) + ": ask again if you still want it."
+
+
+def settle(state: AssistantState) -> Command[Literal["respond", "classify", "next"]]:
     """Decide the pending proposal, if any, and close it either way: (a) an explicit decision
     (from any thread: the store checks scope and expiry; a button's, for this thread's
     proposal), (b) a bare yes/no right after it, else (c) superseded: nothing done, and the
-    message goes on as a new request. A yes/no with nothing pending says so."""
+    message goes on as a new request (an open form stays open: the message may correct it; the
+    queued requests of a multi-request message are dropped, and the answer says so). A decided
+    proposal goes on to the next queued request. "forget it" closes an open form. A yes/no with
+    nothing pending says so."""
     cid, request, pending = state["customer_id"], state["request"], state.get("pending")
-    cleared: dict[str, Any] = {"pending": None, "proposal": None}
+    cleared: dict[str, Any] = {"pending": None, "proposal": None, "form": None}
     if request.decision is not None:
         d = request.decision
         if d.resumed:
@@ -162,16 +135,25 @@ def settle(state: AssistantState) -> Command[Literal["respond", "classify"]]:
         else:
             out = decide(cid, d.action_id, d.approve)
             notice = supersede(cid, pending) if pending and pending["action_id"] != d.action_id else ""
-        update = {**cleared, "output": _json(out), "notice": notice}
-        return Command(goto="respond", update={**update, **({"context": None} if d.resumed and not d.approve else {})})
+        update = {**cleared, "output": as_json(out), "notice": notice, "done": []}
+        return Command(goto=after_decision(state),
+                       update={**update, **({"context": None} if d.resumed and not d.approve else {})})
     reply = yes_or_no(request.text, (pending or {}).get("action"))
     if pending and reply is not None:
         out = about(answer_pending(cid, pending, reply), state.get("proposal"))
-        return Command(goto="respond", update={**cleared, "output": _json(out), **({} if reply else {"context": None})})
-    if pending:
-        return Command(goto="classify", update={**cleared, "notice": supersede(cid, pending)})
+        return Command(goto=after_decision(state), update={**cleared, "output": as_json(out), "done": [],
+                                                           **({} if reply else {"context": None})})
+    notice = " ".join(n for n in (supersede(cid, pending) if pending else "", dropped(state)) if n)
+    cleared["queue"] = []
+    form = state.get("form")
+    if form is not None and is_cancel(request.text):  # "forget it": the open request is dropped
+        stopped = AssistantOutput(answer=f"OK, I've stopped that request ({intent_title(form.intent)}); nothing was done.",
+                                  status="answered")
+        return Command(goto="respond", update={**cleared, "output": as_json(stopped), "notice": notice})
+    if pending or notice:  # moved on: closed (a correction keeps the form), handled as a new request
+        return Command(goto="classify", update={"pending": None, "proposal": None, "queue": [], "notice": notice})
     if reply is not None:
-        return Command(goto="respond", update={"output": _json(AssistantOutput(answer=NOTHING_PENDING_ANSWER,
+        return Command(goto="respond", update={"output": as_json(AssistantOutput(answer=NOTHING_PENDING_ANSWER,
                                                                                 status="answered"))})
     return Command(goto="classify")
 
@@ -195,14 +177,28 @@ class Classify:
     def classification(self, text: str, ctx: TurnContext, config: RunnableConfig) -> Classification:
         """One classification of ``text`` with this turn's backend. Raises ``QueryBlocked`` or
         ``BackendUnavailable`` from the backend."""
+        return self.classifications([text], ctx, config)[0]
+
+    def classifications(self, texts: list[str], ctx: TurnContext, config: RunnableConfig) -> list[Classification]:
+        """One classification per text, in one batch (one forward pass for a local model)."""
         with self._lock:
             if self._chain is None:
                 from chains.intent import build_intent_chain
 
                 self._chain = build_intent_chain()
-        return Classification.from_message(self._chain.invoke([HumanMessage(text)], ctx.intent_config(config)))
+        conf = ctx.intent_config(config)
+        if len(texts) == 1:
+            return [Classification.from_message(self._chain.invoke([HumanMessage(texts[0])], conf))]
+        return [Classification.from_message(m) for m in self._chain.batch([[HumanMessage(t)] for t in texts], conf)]
 
     def __call__(self, state: AssistantState, config: RunnableConfig) -> dict[str, Any]:
+        update = self.decide(state, config)
+        if "decision" not in update:  # blocked: answered at once
+            return update
+        return {**update, **extract({**state, **update}, config)}
+
+    def decide(self, state: AssistantState, config: RunnableConfig) -> dict[str, Any]:
+        """The classification part: the update with the guard's ``decision`` (or a blocked output)."""
         request, ctx = state["request"], TurnContext.from_config(config)
         if request.chosen_intent:
             if request.chosen_intent not in {c.intent for c in request.offered}:
@@ -213,7 +209,14 @@ class Classify:
         try:
             alone = guard(self.classification(request.text, ctx, config))
         except QueryBlocked:
-            return {"output": _json(AssistantOutput(answer=BLOCKED_ANSWER, status="blocked", backend=ctx.backend))}
+            return {"output": as_json(AssistantOutput(answer=BLOCKED_ANSWER, status="blocked", backend=ctx.backend))}
+        parts = split_requests(request.text)
+        if len(parts) > 1 and state.get("form") is None:
+            decisions = [guard(c) for c in self.classifications(parts, ctx, config)]
+            if is_multi(decisions):
+                queue = [QueuedRequest(text=p, decision=d) for p, d in zip(parts[1:], decisions[1:])]
+                return {"decision": decisions[0], "request": request.model_copy(update={"text": parts[0]}),
+                        "queue": queue}
         context = state.get("context")
         if context and alone.action == "clarify":
             joined = guard(self.classification(f"{context} {request.text}", ctx, config))
@@ -225,46 +228,82 @@ class Classify:
         return {"decision": alone}
 
 
+HANDOFF_INTENT = "talk_to_human"
+MISSES_BEFORE_HANDOFF = 1
+"""A clarify question or decline right after another one hands the customer over to a person."""
+
+
 def apply_guard(state: AssistantState) -> dict[str, Any]:
     """The guard's decision applied: small talk gets its reply, clarify its question and
     choices (remembered for the next message), out of scope a polite decline; route changes
-    nothing (the tool runs next)."""
+    nothing (the tool runs next). A second clarify/decline in a row routes to the hand-over."""
     decision = state["decision"]
     if decision.action == "small_talk":
         out = AssistantOutput(answer=small_talk_reply(state["request"].text), status="small_talk",
                               **decision.classification.output_fields())
-        return {"output": _json(out)}
+        return {"output": as_json(out)}
     if decision.action == "route":
         return {}
-    update: dict[str, Any] = {"output": _json(decision.output())}
+    if (state.get("misses") or 0) >= MISSES_BEFORE_HANDOFF:
+        handoff = decision.classification.model_copy(update={"intent": HANDOFF_INTENT})
+        return {"decision": GuardDecision(action="route", classification=handoff),
+                "slots": {"reason": "The assistant did not understand twice in a row."}}
+    update: dict[str, Any] = {"output": as_json(decision.output())}
     if decision.action == "clarify":
         update.update(choices=decision.choices, clarified=state["request"].text)
     return update
 
 
+def tool_slots(state: AssistantState, config: RunnableConfig, intent: str) -> dict[str, Any]:
+    """The slots the tool gets: the turn's, plus for a hand-over the conversation so far."""
+    slots: dict[str, Any] = dict(state.get("slots") or {})
+    if intent == HANDOFF_INTENT:
+        ctx = TurnContext.from_config(config)
+        slots.update(thread_id=ctx.thread_id or "", transcript=transcript(get_engine(), ctx.thread_id or "", ctx.customer_id))
+    return slots
+
+
+def tool_output(result: Any, decision: Any) -> AssistantOutput:
+    """A tool's result as the turn's output: a proposal, a question for a missing detail, a
+    hand-over, or an answer."""
+    status = ("confirmation_required" if result.pending_confirmation else "slot_required" if result.slot_request
+              else "handoff" if result.data.get("handoff") else "answered")
+    return AssistantOutput(answer=result.answer, status=status, tool=result.tool, data=result.data,
+                           pending_confirmation=result.pending_confirmation, slot_request=result.slot_request,
+                           **decision.classification.output_fields())
+
+
 def tool(state: AssistantState, config: RunnableConfig) -> dict[str, Any]:
-    """Run the intent's banking tool for the authenticated customer. An intent inferred from
-    context may not propose a state change the message alone did not ask for: then the message
-    alone's clarify question is asked instead."""
+    """Run the intent's banking tool for the authenticated customer with the turn's slots. An
+    intent inferred from context may not propose a state change the message alone did not ask
+    for: then the message alone's clarify question is asked instead. A question for a missing
+    detail opens (or keeps) the form; a proposal of a form intent keeps it for corrections."""
     decision, request, fallback = state["decision"], state["request"], state.get("fallback")
     intent = decision.classification.intent
     may_propose = not state.get("contextual") or (fallback is not None and fallback.classification.intent == intent)
     try:
         result = run_tool(get_engine(), TurnContext.from_config(config).customer_id, intent, request.text,
-                          may_propose=may_propose)
+                          slots=tool_slots(state, config, intent), may_propose=may_propose)
     except ProposalRefused:  # contextual only when the message alone was "clarify": ask that
-        return {"output": _json(fallback.output()), "contextual": False, "choices": fallback.choices,
+        return {"output": as_json(fallback.output()), "contextual": False, "choices": fallback.choices,
                 "clarified": request.text}
-    out = AssistantOutput(
-        answer=result.answer, status="confirmation_required" if result.pending_confirmation else "answered",
-        tool=result.tool, data=result.data, pending_confirmation=result.pending_confirmation,
-        **decision.classification.output_fields())
+    out = tool_output(result, decision)
+    slots = {k: str(v) for k, v in {**(state.get("slots") or {}), **(result.data.get("slots") or {})}.items()
+             if isinstance(v, (str, int, float)) and k not in ("transcript",)}
+    form = None
+    if result.slot_request:
+        form = Form(intent=intent, slots=slots, asked=result.slot_request.get("slot"),
+                    options=list(result.slot_request.get("options") or []))
+    elif result.pending_confirmation and intent in FORM_INTENTS:
+        form = Form(intent=intent, slots=slots)
     if not out.pending_confirmation:
-        return {"output": _json(out)}
+        return {"output": as_json(out), "form": form}
+    if state.get("done"):
+        out = out.model_copy(update={"answer": combined_answer(state["done"], out.answer)})
     out = with_notice(out, state.get("notice"))  # the question goes into the conversation before the interrupt
     record(state, config, out)
-    return {"output": _json(out), "messages": [assistant_message(out)], "pending": out.pending_confirmation,
-            "proposal": decision.classification,
+    return {"output": as_json(out), "messages": [assistant_message(out)], "pending": out.pending_confirmation,
+            "proposal": decision.classification, "form": form,
             "context": request.text if not state.get("contextual") else state.get("context")}
 
 
@@ -288,15 +327,31 @@ def confirm(state: AssistantState, config: RunnableConfig) -> Command[Literal["s
 def respond(state: AssistantState, config: RunnableConfig) -> dict[str, Any]:
     """Stream the answer (custom events ``{"answer_chunk": str}``), append it to the conversation
     and its transcript; an answered request that reached a tool becomes the thread's context."""
-    out = with_notice(AssistantOutput.model_validate(state["output"]), state.get("notice"))
+    out = AssistantOutput.model_validate(state["output"])
+    if state.get("done"):
+        out = out.model_copy(update={"answer": combined_answer(state["done"], out.answer),
+                                     "data": {**out.data, "requests": state["done"] + [as_json(out)]}})
+    out = with_notice(out, state.get("notice"))
     record(state, config, out)
     writer = get_stream_writer()
     for chunk in answer_chunks(out.answer):
         writer({"answer_chunk": chunk})
-    update: dict[str, Any] = {"messages": [assistant_message(out)], "output": _json(out), "notice": ""}
+    missed = out.status in ("clarify", "out_of_scope")
+    update: dict[str, Any] = {"messages": [assistant_message(out)], "output": as_json(out), "notice": "",
+                              "misses": (state.get("misses") or 0) + 1 if missed else 0}
     if out.status == "answered" and out.tool and not state.get("contextual"):
         update["context"] = state["request"].text
     return update
+
+
+def next_request(state: AssistantState, config: RunnableConfig) -> dict[str, Any]:
+    """Take the next request of a multi-request message from the queue; the one just handled is
+    kept in ``done`` (the reply tells it too). A later part may refer to an earlier one's payee."""
+    queued, *rest = state["queue"]
+    done = [*(state.get("done") or []), state["output"]]
+    update = {"request": state["request"].model_copy(update={"text": queued.text, "decision": None}),
+              "decision": queued.decision, "queue": rest, "done": done, "output": None}
+    return {**update, **extract({**state, **update}, config)}
 
 
 # ----------------------------------------------------------------------------- routing
@@ -310,6 +365,8 @@ def after_guard(state: AssistantState) -> Literal["tool", "respond"]:
     return "tool" if state["decision"].action == "route" and not state.get("output") else "respond"
 
 
-def after_tool(state: AssistantState) -> Literal["confirm", "respond"]:
-    """A proposed change stops for confirmation."""
-    return "confirm" if (state.get("output") or {}).get("pending_confirmation") else "respond"
+def after_tool(state: AssistantState) -> Literal["confirm", "next", "respond"]:
+    """A proposed change stops for confirmation; otherwise the next queued request, if any."""
+    if (state.get("output") or {}).get("pending_confirmation"):
+        return "confirm"
+    return "next" if state.get("queue") else "respond"

@@ -25,6 +25,8 @@ from typing_extensions import TypedDict
 
 from chains.assistant import Choice
 from chains.classification import Classification
+from chains.forms import Form
+from chains.multi import QueuedRequest
 from chains.guard import GuardDecision
 
 
@@ -68,12 +70,14 @@ class TurnRequest(BaseModel):
     """The turn's request, read once by ``intake``.
 
     ``text``: the validated message (1-2,000 characters, stripped); the text a tool reads (for a
-    picked clarify choice, the message the choices were offered for); ``decision``: an explicit
+    picked clarify choice, the message the choices were offered for; for one of several requests
+    in a message, that request's part); ``said``: the message as the customer sent it; ``decision``: an explicit
     decision; ``chosen_intent``: a picked clarify choice; ``offered``/``offered_for``: the choices
     the previous answer offered and the message they were offered for.
     """
 
     text: str
+    said: str = ""
     decision: Decision | None = None
     chosen_intent: str | None = None
     offered: list[Choice] = Field(default_factory=list)
@@ -90,6 +94,10 @@ class TurnState(TypedDict, total=False):
     - ``contextual``: True when ``decision`` used ``context``.
     - ``output``: this turn's ``AssistantOutput`` as JSON (None until decided).
     - ``notice``: a sentence put before this turn's answer (a proposal closed, a follow-up read).
+    - ``entities``: the message's entities (``[{label, text, start, end, value}]``, models/entities.py).
+    - ``slots``: the details the tool gets (the open form's, corrected by this message's).
+    - ``done``: the outputs (JSON) of the earlier requests of this message already handled this
+      turn (several requests in one message, chains/multi.py); the reply tells them all.
     """
 
     request: TurnRequest | None
@@ -98,6 +106,9 @@ class TurnState(TypedDict, total=False):
     contextual: bool
     output: dict[str, Any] | None
     notice: str
+    entities: list[dict[str, Any]] | None
+    slots: dict[str, str] | None
+    done: list[dict[str, Any]]
 
 
 class ThreadState(TypedDict, total=False):
@@ -113,6 +124,10 @@ class ThreadState(TypedDict, total=False):
     - ``clarified``: the message those choices were offered for.
     - ``context``: the last customer message that reached a banking tool (None before any, and
       after a declined proposal).
+    - ``form``: the request being filled in (chains/forms.py), or None.
+    - ``queue``: the later requests of a multi-request message still to handle, in order.
+    - ``misses``: consecutive answers that were a clarify question or a decline (two in a row
+      hand the customer over to a person).
     """
 
     customer_id: int
@@ -121,16 +136,19 @@ class ThreadState(TypedDict, total=False):
     choices: list[Choice]
     clarified: str | None
     context: str | None
+    form: Form | None
+    queue: list[QueuedRequest]
+    misses: int
 
 
 class AssistantState(InputState, TurnState, ThreadState, total=False):
     """The full thread state: :class:`InputState` + :class:`TurnState` + :class:`ThreadState`."""
 
 
-_TURN_DEFAULTS_BY_TYPE = {bool: False, str: ""}
+_TURN_DEFAULTS_BY_TYPE = {bool: False, str: "", list[dict[str, Any]]: []}
 TURN_DEFAULTS: dict[str, Any] = {
     key: _TURN_DEFAULTS_BY_TYPE.get(hint, None) for key, hint in get_type_hints(TurnState).items()}
-"""Every :class:`TurnState` key with its start-of-turn value (False, "" or None by type)."""
+"""Every :class:`TurnState` key with its start-of-turn value (False, "", [] or None by type)."""
 
-STATE_TYPES: tuple[type, ...] = (Classification, GuardDecision, TurnRequest, Decision, Choice)
+STATE_TYPES: tuple[type, ...] = (Classification, GuardDecision, TurnRequest, Decision, Choice, Form, QueuedRequest)
 """The pydantic types the state holds (the checkpointer's deserialisation allowlist)."""

@@ -34,12 +34,12 @@ def test_intake_validates_resets_the_turn_and_moves_the_offered_choices_into_the
              "notice": "old", "contextual": True, "choices": offered, "clarified": "where?",
              "confirm": {"action_id": "a1", "approve": True}, "chosen_intent": "card_arrival"}
     update = intake(state, CONFIG)
-    assert update["request"] == TurnRequest(text="where is my card", decision=Decision(action_id="a1", approve=True),
+    assert update["request"] == TurnRequest(text="where is my card", said="where is my card", decision=Decision(action_id="a1", approve=True),
                                             chosen_intent="card_arrival", offered=offered, offered_for="where?")
     assert {k: update[k] for k in TURN_DEFAULTS if k != "request"} == {k: v for k, v in TURN_DEFAULTS.items() if k != "request"}
     assert update["choices"] == [] and update["clarified"] is None and update["confirm"] is None
     assert TURN_DEFAULTS == {"request": None, "decision": None, "fallback": None, "contextual": False,
-                             "output": None, "notice": ""}
+                             "output": None, "notice": "", "entities": None, "slots": None, "done": []}
 
 
 def test_intake_refuses_another_customers_thread_and_a_bad_message() -> None:
@@ -103,3 +103,5 @@ def test_apply_guard_and_the_routing_functions() -> None:
     assert after_classify({"output": {"status": "blocked"}}) == "respond" and after_classify({}) == "guard"
     assert after_tool({"output": {"pending_confirmation": {"action_id": "a"}}}) == "confirm"
     assert after_tool({"output": {"pending_confirmation": None}}) == "respond"
+    queued = {"output": {"pending_confirmation": None}, "queue": [object()]}
+    assert after_tool(queued) == "next"

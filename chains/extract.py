@@ -1,0 +1,64 @@
+"""Extraction: the message's entities, and what they mean for the open form. Run at the end of
+the ``classify`` node and of ``next`` (a queued request), not as a super-step of its own.
+
+Entities come with the classification when the backend found them (the custom model's learned
+span head, ``response_metadata["entities"]``), else from the backend-independent rules
+(models/entities.py) with this customer's payee and merchant names as the gazetteer
+(bank/gazetteer.py), so every backend is compared on equal terms.
+
+With a form open (chains/forms.py), a message that answers or corrects it ("40 pounds", "no,
+make it 45", "actually send it to Lena") routes to the form's intent with the merged slots; a
+new request closes the form, says so, and goes on with its own details.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+
+from bank.gazetteer import customer_names
+from bank.store import get_engine, utcnow
+from chains.context import TurnContext
+from chains.forms import Form, continues, merge, reply_slots, slots_from_entities
+from chains.guard import GuardDecision
+from chains.intent_titles import intent_title
+from chains.multi import carry_over
+from chains.state import AssistantState
+from models.entities import extract_entities
+
+
+def message_entities(state: AssistantState, config: RunnableConfig) -> list[dict[str, Any]]:
+    """The entities of this turn's message as dicts (see the module docstring for the source)."""
+    found = state["decision"].classification.extra.get("entities")
+    if found is not None:
+        return list(found)
+    names = customer_names(get_engine(), TurnContext.from_config(config).customer_id)
+    return [e.model_dump() for e in extract_entities(state["request"].text, now=utcnow(), names=names)]
+
+
+def form_decision(form: Form, decision: GuardDecision) -> GuardDecision:
+    """A route to the form's intent, keeping the message's classification figures."""
+    c = decision.classification.model_copy(update={"intent": form.intent,
+                                                   "extra": {**decision.classification.extra, "form": True}})
+    return GuardDecision(action="route", classification=c)
+
+
+def extract(state: AssistantState, config: RunnableConfig) -> dict[str, Any]:
+    """Entities and slots of the message (``state`` holds this turn's ``decision`` and
+    ``request``); an open form continued or closed. Returns the state update."""
+    decision, request, form = state["decision"], state["request"], state.get("form")
+    entities = message_entities(state, config)
+    routed = decision.classification.intent if decision.action == "route" else None
+    update: dict[str, Any] = {"entities": entities}
+    if form is not None:
+        new = reply_slots(form, request.text, entities)
+        if continues(form, new, routed):
+            return {**update, "decision": form_decision(form, decision), "slots": merge(form.slots, new),
+                    "contextual": False, "fallback": None}
+        stopped = f"I've stopped the earlier request ({intent_title(form.intent)}); nothing was done."
+        update.update(form=None, notice=f"{state.get('notice') or ''} {stopped}".strip())
+    slots = slots_from_entities(entities, routed)
+    if state.get("done"):  # a later request of the same message: "send him £20" after "... to Mark"
+        slots = carry_over(slots, request.text, state.get("slots") or {})
+    return {**update, "slots": slots}

@@ -1,0 +1,117 @@
+"""Forms: a request with details (slots), filled over several messages, corrected, or cancelled.
+
+The banking tool is the form's brain (bank/tools: it resolves the details against the customer's
+own data, decides what is missing or wrong and words the question, ``ToolResult.slot_request``);
+this module only keeps what the conversation knows between messages:
+
+- :class:`Form`: the open request (its intent, the slots known so far, the slot last asked for
+  and the options offered);
+- :func:`slots_from_entities`: the entities of a message (models/entities.py) as slot values;
+- :func:`continues`: whether a message answers or corrects the open form, or is a new request;
+- :func:`is_cancel`: "forget it", "stop", "cancel that" close the form.
+
+Slot names are those of ``bank.tools.base.ToolContext.slots``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, Field
+from rapidfuzz import fuzz, process
+
+FORM_INTENTS = frozenset({"send_money", "add_payee", "top_up_account", "search_transactions", "dispute_charge"})
+"""Intents whose tool may ask for details over several messages."""
+
+_CANCEL = re.compile(r"^(ok(ay)?,? )?(please )?(forget (it|that|about it)|stop( it| that)?|cancel( it| that| this)?|"
+                     r"never ?mind|don'?t bother|scrap (it|that)|leave it)( please)?[.!]*$", re.I)
+FREE_TEXT_SLOTS = frozenset({"payee", "reference", "iban", "merchant"})
+"""Slots a short reply fills as it is when nothing else was recognised ("Mark Thompson")."""
+MAX_FREE_TEXT_WORDS = 5
+OPTION_MATCH = 80
+"""rapidfuzz WRatio (0-100) a reply needs to pick one of the offered options."""
+
+
+class Form(BaseModel):
+    """An open request: ``intent``; ``slots`` known so far (slot name -> text); ``asked``: the slot
+    the last question asked for (None before any); ``options``: the choices that question
+    offered."""
+
+    intent: str
+    slots: dict[str, str] = Field(default_factory=dict)
+    asked: str | None = None
+    options: list[str] = Field(default_factory=list)
+
+
+def is_cancel(text: str) -> bool:
+    """True for a short "forget it" / "stop" / "cancel that" / "never mind"."""
+    return bool(_CANCEL.match(text.strip()))
+
+
+def slots_from_entities(entities: list[dict[str, Any]], intent: str | None = None) -> dict[str, str]:
+    """Slot values from a message's entities (``[{label, text, start, end, value}]``): amount ->
+    ``amount`` (+ ``currency`` when said), date -> ``date_from``/``date_to``, card -> ``card``
+    (last4 or kind), account -> ``account`` (currency or name), payee/merchant/reference as
+    written. For a payment a merchant-like name is the payee; for a search or dispute a payee
+    may be the merchant."""
+    slots: dict[str, str] = {}
+    for e in entities:
+        label, value = e.get("label"), e.get("value")
+        if label == "amount" and isinstance(value, dict):
+            if value.get("amount"):
+                slots["amount"] = str(value["amount"])
+            if value.get("currency"):
+                slots["currency"] = str(value["currency"])
+        elif label == "date" and isinstance(value, dict):
+            for key, slot in (("from", "date_from"), ("to", "date_to")):
+                if value.get(key):
+                    slots[slot] = str(value[key])
+        elif label == "card" and isinstance(value, dict):
+            card = value.get("last4") or value.get("kind")
+            if card:
+                slots["card"] = str(card)
+        elif label == "account":
+            if isinstance(value, dict):
+                account = value.get("currency") or value.get("name")
+                if account:
+                    slots["account"] = str(account)
+        elif label in ("payee", "merchant", "reference", "iban"):
+            slots[label] = str(value if isinstance(value, str) and value else e.get("text", "")).strip()
+    if intent == "send_money" and "merchant" in slots and "payee" not in slots:
+        slots["payee"] = slots.pop("merchant")
+    if intent in ("search_transactions", "dispute_charge") and "payee" in slots and "merchant" not in slots:
+        slots["merchant"] = slots["payee"]
+    return {k: v for k, v in slots.items() if v}
+
+
+def reply_slots(form: Form, text: str, entities: list[dict[str, Any]]) -> dict[str, str]:
+    """The slots a reply to ``form`` gives: its entities; else one of the offered options it names
+    (fuzzy, rapidfuzz); else, for a free-text slot that was asked for, the short reply itself."""
+    slots = slots_from_entities(entities, form.intent)
+    if form.asked and form.asked not in slots:
+        if form.options:
+            best = process.extractOne(text, form.options, scorer=fuzz.WRatio)
+            if best and best[1] >= OPTION_MATCH:
+                slots[form.asked] = best[0]
+        elif form.asked in FREE_TEXT_SLOTS and len(text.split()) <= MAX_FREE_TEXT_WORDS:
+            slots[form.asked] = text.strip().rstrip(".!?")
+    return slots
+
+
+def continues(form: Form, new_slots: dict[str, str], routed_intent: str | None) -> bool:
+    """Whether a message continues ``form`` (``routed_intent``: the intent the guard would route
+    the message alone to, None when it would not route): the same intent does; a detail of the
+    form ("40 pounds", "from my euro account") does unless the message is itself another
+    request with details ("what did I spend at Pret?"); anything else is a new request."""
+    if routed_intent == form.intent:
+        return True
+    if not new_slots:
+        return False
+    return routed_intent is None or routed_intent not in FORM_INTENTS
+
+
+def merge(known: dict[str, str], new: dict[str, str]) -> dict[str, str]:
+    """``known`` with every value ``new`` gives replaced ("no, make it 45": the amount changes, the
+    payee stays)."""
+    return {**known, **{k: v for k, v in new.items() if v}}
