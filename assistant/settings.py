@@ -7,6 +7,7 @@ from the environment by the backends that need them and never stored in settings
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -62,6 +63,9 @@ class Settings(BaseSettings):
     checkpoint_retention_days: float = Field(
         default=30.0, gt=0, description="Conversations idle longer than this (days) are deleted with their "
         "checkpoints and transcript (chains/retention.py).")
+    daily_outgoing_limit: Decimal = Field(
+        default=Decimal("1000"), gt=0,
+        description="Most that may leave one account per UTC day through payments, in that account's currency.")
     seed: int = 13
 
     # Custom backend training.

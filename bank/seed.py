@@ -31,12 +31,13 @@ from decimal import Decimal as D
 from sqlalchemy import Engine, delete, select
 
 from bank.auth import hash_api_key, hash_password
+from bank.models_extra import Payee
 from bank.store import (
     Account, ApiKey, Card, CardTransaction, Customer, DirectDebit, FxRate, TopUp, Transfer,
     create_schema, session_scope, setup_lock, utcnow,
 )
 
-__all__ = ["DemoCredential", "DEMO_USERS", "OPERATOR_KEY", "FX_RATES", "seed_demo"]
+__all__ = ["DemoCredential", "DEMO_USERS", "OPERATOR_KEY", "FX_RATES", "DEMO_PAYEES", "seed_demo"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,20 @@ DEMO_USERS: dict[str, tuple[str, str, str, str]] = {
     "dave": ("Dave Okafor", "dave@example.com", "demo-dave-key", "dave-demo"),
 }
 OPERATOR_KEY = "demo-operator-key"
+
+# username -> saved payees (name, IBAN valid per schwifty, currency): the payees of their past
+# transfers, plus near-namesakes for alice so "Mark" is ambiguous (Mark Thompson / Mark Ellis).
+DEMO_PAYEES: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "alice": (("Mark Thompson", "GB29NWBK60161331926819", "GBP"),
+              ("Northside Energy", "GB33BUKB20201555555555", "GBP"),
+              ("Mark Ellis", "GB82NWBK60161355779911", "GBP"),
+              ("Lena Fischer", "DE89370400440532013000", "EUR")),
+    "bob": (("Lena Fischer", "DE89370400440532013000", "EUR"),
+            ("Anna Weber", "DE62370400440532013777", "EUR")),
+    "carol": (("Oakwood Lettings", "GB82WEST12345698765432", "GBP"),
+              ("J Smith", "GB94BARC10201530093459", "GBP")),
+    "dave": (),
+}
 
 # 1 base = rate quote (mid-market demo rates).
 FX_RATES: dict[tuple[str, str], D] = {
@@ -242,9 +257,10 @@ _BUILDERS = {"alice": _alice, "bob": _bob, "carol": _carol, "dave": _dave}
 def seed_demo(engine: Engine, *, reset: bool = False, now: datetime | None = None) -> list[DemoCredential]:
     """Create the schema if needed and the demo customers, keys, passwords and FX rates.
 
-    Idempotent: running it twice creates nothing twice. ``reset=True`` deletes the demo
-    customers (their accounts, cards, transactions, transfers, top-ups, direct debits, keys and
-    pending actions go with them through ON DELETE CASCADE) and recreates them with dates
+    Idempotent: running it twice creates nothing twice; a demo customer without saved payees
+    (a database from before payees existed) gets the ``DEMO_PAYEES``. ``reset=True`` deletes the demo
+    customers (their accounts, cards, transactions, transfers, top-ups, direct debits, payees,
+    disputes, hand-over tickets, keys and pending actions go with them through ON DELETE CASCADE) and recreates them with dates
     relative to ``now`` (default: the current UTC time). Everything runs in one transaction.
 
     Returns one :class:`DemoCredential` per demo customer plus the operator, in a fixed order
@@ -275,6 +291,9 @@ def _seed(engine: Engine, reset: bool, now: datetime) -> list[DemoCredential]:
                 card_txs, transfers, top_ups, debits = _BUILDERS[username](customer, now)
                 s.add_all([*card_txs, *transfers, *top_ups, *debits])
                 s.flush()
+            if s.execute(select(Payee.id).where(Payee.customer_id == customer.id).limit(1)).first() is None:
+                s.add_all([Payee(customer_id=customer.id, name=n, iban=iban, currency=cur,
+                                 created_at=now - timedelta(days=120)) for n, iban, cur in DEMO_PAYEES[username]])
             digest = hash_api_key(key)
             if s.execute(select(ApiKey).where(ApiKey.key_hash == digest)).scalar_one_or_none() is None:
                 s.add(ApiKey(key_hash=digest, customer_id=customer.id, role="customer", label=f"demo key of {username}"))

@@ -11,6 +11,9 @@ Card actions against a close (10 rounds each, issue 20): close + order card and 
 confirmed at once never leave a live card on a closed account; three card orders at once stop at
 the cap (3 physical, 5 virtual) and charge the extra-card fee once.
 
+Payments to saved payees (issue 16): two payments that together pass the balance, and three
+that together pass the daily outgoing limit, confirmed at once -> only those that fit are sent.
+
 Also the LangGraph checkpointer (``chains.graph.open_checkpointer``) on both databases: a thread
 interrupted for confirmation in one checkpointer connection is resumed from another.
 """
@@ -318,5 +321,130 @@ def test_checkpointer_resumes_a_thread_from_another_connection(db_url, trained_c
             assert n >= 2
         else:
             assert checkpoint_path().is_file()
+    finally:
+        get_settings.cache_clear()
+
+
+# -- payments to saved payees (issue 16) -------------------------------------------------------
+
+def _propose_payment(engine, customer_id: int, amount: str, reference: str) -> str:
+    from bank.tools import run_tool
+
+    r = run_tool(engine, customer_id, "send_money", "", slots={"payee": "Mark Ellis", "amount": amount,
+                                                                "currency": "GBP", "reference": reference})
+    assert r.pending_confirmation is not None, r.answer
+    return r.pending_confirmation["action_id"]
+
+
+def _payments_to(engine, account_id: int, name: str) -> list[Decimal]:
+    with session_scope(engine) as s:
+        return list(s.scalars(select(Transfer.amount).where(Transfer.account_id == account_id,
+                                                            Transfer.beneficiary_name == name)))
+
+
+def test_two_payments_over_the_balance_at_once_only_one_succeeds(bank):
+    """Balance £500; £300 and £320 confirmed at once: each fits alone, not both -> exactly one is
+    sent and the balance drops by exactly that one, every round."""
+    engine, alice, account_id = bank
+    for round_ in range(8):
+        with session_scope(engine) as s:  # earlier rounds' payments moved to the past: the daily limit is not hit
+            s.execute(text("UPDATE transfers SET created_at = :t WHERE account_id = :a"),
+                      {"t": utcnow().replace(year=2000), "a": account_id})
+            add_to_balance(s, account_id, Decimal("500.00") - s.scalar(
+                select(Account.balance).where(Account.id == account_id)))
+        ids = [_propose_payment(engine, alice, "300", f"a{round_}"), _propose_payment(engine, alice, "320", f"b{round_}")]
+        results = _at_once([lambda i=i: confirm_action(engine, alice, i, True) for i in ids])
+        assert not [r for r in results if isinstance(r, Exception)], results
+        assert sorted(r.data["status"] for r in results) == ["confirmed", "failed"], [r.answer for r in results]
+        sent = next(r for r in results if r.data["status"] == "confirmed")
+        refused = next(r for r in results if r.data["status"] == "failed")
+        paid = Decimal("300.00") if sent.data["action_id"] == ids[0] else Decimal("320.00")
+        assert "more than your GBP balance" in refused.answer
+        assert _balance(engine, account_id) == Decimal("500.00") - paid
+    assert len(_payments_to(engine, account_id, "Mark Ellis")) == 8
+
+
+def test_daily_limit_holds_when_payments_are_confirmed_at_once(bank, monkeypatch):
+    """Limit 300: three payments of £120 confirmed at once -> two sent, one refused (daily total 240), 6 rounds."""
+    from assistant.settings import get_settings
+
+    engine, alice, account_id = bank
+    monkeypatch.setenv("BANKING_DAILY_OUTGOING_LIMIT", "300")
+    get_settings.cache_clear()
+    try:
+        for round_ in range(6):
+            with session_scope(engine) as s:  # today's earlier payments (the seeded £250 included) moved back
+                s.execute(text("UPDATE transfers SET created_at = :t WHERE account_id = :a"),
+                          {"t": utcnow().replace(year=2000), "a": account_id})
+            start = _balance(engine, account_id)
+            ids = [_propose_payment(engine, alice, "120", f"limit{round_}-{i}") for i in range(3)]
+            results = _at_once([lambda i=i: confirm_action(engine, alice, i, True) for i in ids])
+            assert not [r for r in results if isinstance(r, Exception)], results
+            assert sorted(r.data["status"] for r in results) == ["confirmed", "confirmed", "failed"]
+            assert "daily limit" in [r for r in results if r.data["status"] == "failed"][0].answer
+            assert _balance(engine, account_id) == start - Decimal("240.00")
+        assert _payments_to(engine, account_id, "Mark Ellis") == [Decimal("120.00")] * 12
+    finally:
+        get_settings.cache_clear()
+
+
+# -- payments to saved payees (issue 16) -------------------------------------------------------
+
+def _propose_payment(engine, customer_id: int, amount: str, reference: str) -> str:
+    from bank.tools import run_tool
+
+    r = run_tool(engine, customer_id, "send_money", "", slots={"payee": "Mark Ellis", "amount": amount,
+                                                                "currency": "GBP", "reference": reference})
+    assert r.pending_confirmation is not None, r.answer
+    return r.pending_confirmation["action_id"]
+
+
+def _payments_to(engine, account_id: int, name: str) -> list[Decimal]:
+    with session_scope(engine) as s:
+        return list(s.scalars(select(Transfer.amount).where(Transfer.account_id == account_id,
+                                                            Transfer.beneficiary_name == name)))
+
+
+def test_two_payments_over_the_balance_at_once_only_one_succeeds(bank):
+    """Balance £500; £300 and £320 confirmed at once: each fits alone, not both -> exactly one is
+    sent and the balance drops by exactly that one, every round."""
+    engine, alice, account_id = bank
+    for round_ in range(8):
+        with session_scope(engine) as s:  # earlier rounds' payments moved to the past: the daily limit is not hit
+            s.execute(text("UPDATE transfers SET created_at = :t WHERE account_id = :a"),
+                      {"t": utcnow().replace(year=2000), "a": account_id})
+            add_to_balance(s, account_id, Decimal("500.00") - s.scalar(
+                select(Account.balance).where(Account.id == account_id)))
+        ids = [_propose_payment(engine, alice, "300", f"a{round_}"), _propose_payment(engine, alice, "320", f"b{round_}")]
+        results = _at_once([lambda i=i: confirm_action(engine, alice, i, True) for i in ids])
+        assert not [r for r in results if isinstance(r, Exception)], results
+        assert sorted(r.data["status"] for r in results) == ["confirmed", "failed"], [r.answer for r in results]
+        sent = next(r for r in results if r.data["status"] == "confirmed")
+        refused = next(r for r in results if r.data["status"] == "failed")
+        paid = Decimal("300.00") if sent.data["action_id"] == ids[0] else Decimal("320.00")
+        assert "more than your GBP balance" in refused.answer
+        assert _balance(engine, account_id) == Decimal("500.00") - paid
+    assert len(_payments_to(engine, account_id, "Mark Ellis")) == 8
+
+
+def test_daily_limit_holds_when_payments_are_confirmed_at_once(bank, monkeypatch):
+    """Limit 300: three payments of £120 confirmed at once -> two sent, one refused (daily total 240), 6 rounds."""
+    from assistant.settings import get_settings
+
+    engine, alice, account_id = bank
+    monkeypatch.setenv("BANKING_DAILY_OUTGOING_LIMIT", "300")
+    get_settings.cache_clear()
+    try:
+        with session_scope(engine) as s:  # the seeded pending £250 of today would use the limit up
+            s.execute(text("UPDATE transfers SET created_at = :t WHERE account_id = :a"),
+                      {"t": utcnow().replace(year=2000), "a": account_id})
+        start = _balance(engine, account_id)
+        ids = [_propose_payment(engine, alice, "120", f"limit{i}") for i in range(3)]
+        results = _at_once([lambda i=i: confirm_action(engine, alice, i, True) for i in ids])
+        assert not [r for r in results if isinstance(r, Exception)], results
+        assert sorted(r.data["status"] for r in results) == ["confirmed", "confirmed", "failed"]
+        assert "daily limit" in [r for r in results if r.data["status"] == "failed"][0].answer
+        assert _payments_to(engine, account_id, "Mark Ellis") == [Decimal("120.00")] * 2
+        assert _balance(engine, account_id) == start - Decimal("240.00")
     finally:
         get_settings.cache_clear()

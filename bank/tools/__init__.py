@@ -16,11 +16,12 @@ return ``pending_confirmation``; :func:`confirm_action` runs the change.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine, select
 
 from bank.store import Customer, session_scope, utcnow
-from bank.tools import account, card_orders, cards, payments, transfers
+from bank.tools import account, card_orders, cards, disputes, handoff, money, payees, payments, search, transfers
 from bank.tools.actions import (
     ActionExpiredError, ActionNotFoundError, close_action, confirm_action, latest_pending_action,
 )
@@ -33,22 +34,26 @@ __all__ = [
     "STATE_CHANGING_ACTIONS", "ACTION_TTL", "ActionNotFoundError", "ActionExpiredError",
 ]
 
-_AREA_MODULES = (account, cards, card_orders, payments, transfers)
+_AREA_MODULES = (account, cards, card_orders, payments, transfers, money, payees, search, disputes, handoff)
 """Imported for their ``@tool`` registrations."""
 
 INTENTS: frozenset[str] = frozenset(TOOLS)
 """Every intent with a handler: the 77 BANKING77 labels plus ``check_balance`` and
-``recent_transactions`` (CLINC150's balance/transactions)."""
+``recent_transactions`` (CLINC150's balance/transactions), and the issue-16 requests
+(``send_money``, ``add_payee``, ``top_up_account``, ``search_transactions``, ``dispute_charge``,
+``talk_to_human``)."""
 
 
-def run_tool(engine: Engine, customer_id: int, intent: str, text: str, *, now: datetime | None = None,
-             may_propose: bool = True) -> ToolResult:
+def run_tool(engine: Engine, customer_id: int, intent: str, text: str, *, slots: dict[str, Any] | None = None,
+             now: datetime | None = None, may_propose: bool = True) -> ToolResult:
     """Run the handler of ``intent`` for the authenticated ``customer_id`` in one transaction.
 
     ``text`` is the customer's message; handlers use it only for details such as which currency
     pair to quote, never to decide whose data to read. Any proposal (``pending_confirmation``) is
     committed with the call. ``may_propose=False``: a handler that would propose a state change
-    raises :class:`ProposalRefused` instead and nothing is stored.
+    raises :class:`ProposalRefused` instead and nothing is stored. ``slots``: details already
+    known (see ``ToolContext.slots``); the issue-16 tools read them, the others ignore them. A
+    tool that needs one more detail returns ``slot_request`` instead of an answer or proposal.
 
     Raises ValueError for an unknown intent, LookupError when ``customer_id`` does not exist.
     """
@@ -60,5 +65,5 @@ def run_tool(engine: Engine, customer_id: int, intent: str, text: str, *, now: d
         if s.execute(select(Customer.id).where(Customer.id == customer_id)).scalar_one_or_none() is None:
             raise LookupError(f"no customer with id {customer_id}")
         ctx = ToolContext(session=s, customer_id=customer_id, intent=intent, tool=entry.name, text=text or "", now=now,
-                          may_propose=may_propose)
+                          may_propose=may_propose, slots=dict(slots or {}))
         return entry.func(ctx)

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from bank.store import (
     Account, Card, CardTransaction, DirectDebit, PendingAction, Transfer, add_to_balance, session_scope, utcnow,
 )
+from bank.tools.money_exec import MONEY_EXECUTORS
 from bank.tools.card_rules import FEE_MERCHANT, cap_problem, physical_card_fee
 from bank.tools.base import ACTION_TTL, STATE_CHANGING_ACTIONS, ToolResult, card_label, day, jsonable, money
 
@@ -264,6 +265,7 @@ EXECUTORS: dict[str, Callable[[Session, int, dict, datetime], Outcome]] = {
     "order_replacement_card": _order_replacement_card,
     "order_card": _order_card,
     "terminate_account": _terminate_account,
+    **MONEY_EXECUTORS,  # send_payment, add_payee, top_up_account, open_dispute (issue 16)
 }
 assert set(EXECUTORS) == set(STATE_CHANGING_ACTIONS)
 

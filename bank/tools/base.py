@@ -34,6 +34,10 @@ STATE_CHANGING_ACTIONS: tuple[str, ...] = (
     "order_replacement_card",
     "order_card",
     "terminate_account",
+    "send_payment",
+    "add_payee",
+    "top_up_account",
+    "open_dispute",
 )
 """Every action a tool may propose; none runs before ``confirm_action(..., approve=True)``."""
 
@@ -49,7 +53,11 @@ class ToolResult(BaseModel):
     ``tool``: handler name; ``intent``: the BANKING77 label it served (or ``"confirm_action"``);
     ``answer``: customer-facing text; ``data``: JSON-serialisable facts the answer used (money as
     strings like ``"23.45"``, dates ISO 8601); ``pending_confirmation``: None, or
-    ``{"action_id", "action", "description"}`` when the customer must confirm a change.
+    ``{"action_id", "action", "description"}`` when the customer must confirm a change;
+    ``slot_request``: None, or ``{"slot", "question", "options"}`` when the tool needs one more
+    detail before it can answer or propose (``slot``: a slot name such as ``"amount"``;
+    ``question``: the customer-facing question, also the ``answer``; ``options``: the choices
+    to offer, possibly empty).
     """
 
     tool: str
@@ -57,6 +65,7 @@ class ToolResult(BaseModel):
     answer: str
     data: dict[str, Any] = Field(default_factory=dict)
     pending_confirmation: dict[str, str] | None = None
+    slot_request: dict[str, Any] | None = None
 
     model_config = ConfigDict(validate_assignment=True)
 
@@ -79,6 +88,19 @@ class ToolContext:
     may_propose: bool = True
     """False when the conversation only inferred this intent from earlier context: a proposal
     then raises :class:`ProposalRefused` (and the call's transaction rolls back)."""
+    slots: dict[str, Any] = field(default_factory=dict)
+    """Details of the request already known (issue 16 slot names: ``amount``, ``currency``,
+    ``payee``, ``iban``, ``account``, ``card``, ``reference``, ``merchant``, ``date_from``,
+    ``date_to``, ``min_amount``, ``max_amount``, ``direction``, ``transaction_id``, and for a
+    hand-over ``transcript``/``thread_id``); empty for the BANKING77 tools."""
+
+    def slot(self, name: str) -> str | None:
+        """The slot ``name`` as stripped text, or None when absent or empty."""
+        value = self.slots.get(name)
+        if value is None:
+            return None
+        value = str(value).strip()
+        return value or None
 
     @property
     def today(self) -> date:
@@ -188,6 +210,13 @@ class ToolContext:
         """Build this call's :class:`ToolResult`."""
         return ToolResult(tool=self.tool, intent=self.intent, answer=answer, data=jsonable(data or {}),
                           pending_confirmation=pending)
+
+    def ask(self, slot: str, question: str, options: Sequence[str] = (),
+            data: dict[str, Any] | None = None) -> ToolResult:
+        """A result that asks for one more detail: ``slot_request`` set, ``answer`` = ``question``."""
+        res = self.result(question, data)
+        res.slot_request = {"slot": slot, "question": question, "options": list(options)}
+        return res
 
     def policy_answer(self, text: str, heading: str, rows: Sequence[Any], line: Callable[[Any], str],
                       to_dict: Callable[[Any], dict[str, Any]], key: str, *, empty: str = "",

@@ -9,6 +9,7 @@ from bank.store import CardTransaction
 from bank.tools.base import (
     ToolContext, ToolResult, currencies_in, join_lines, money, tool, tx_dict, tx_line, when,
 )
+from bank.tools.disputes import dispute_offer
 from bank.tools.matching import criteria_in, name_matches
 
 DUPLICATE_WINDOW = timedelta(minutes=30)
@@ -87,11 +88,14 @@ def refund_not_showing_up(ctx: ToolContext) -> ToolResult:
 def request_refund(ctx: ToolContext) -> ToolResult:
     """How to get a refund for a card payment (shop first, then a dispute)."""
     recent = ctx.card_txs(kinds=("payment",), statuses=("settled",), days=REVIEW_DAYS, limit=5)
-    return ctx.policy_answer(
+    res = ctx.policy_answer(
         "Ask the shop first: only the shop can send a refund back to your card. If the shop refuses or does not "
         "answer within 15 days, open a dispute in the app from the payment (Payment > Something's wrong) and we "
         "will claim it back through the card network.",
-        "Your recent card payments", recent, lambda t: tx_line(t, ctx.now), tx_dict, "recent_payments")
+        "Your recent card payments", recent, lambda t: tx_line(t, ctx.now), tx_dict, "recent_payments",
+        extra_data={"dispute_offer": [t.id for t in recent]})
+    res.answer += dispute_offer(recent)
+    return res
 
 
 @tool("reverted_card_payment?")
@@ -115,7 +119,9 @@ def _review(ctx: ToolContext, kind: str, what: str) -> ToolResult:
         return ctx.result(f"I see no {what}s in the last {REVIEW_DAYS} days.", {"recent": []})
     return ctx.result(f"Your {what}s in the last {REVIEW_DAYS} days:\n"
                       + join_lines([f"{tx_line(t, ctx.now)} ({t.status}, card ending {t.card.last4})" for t in rows])
-                      + "\n" + advice, {"recent": [tx_dict(t) for t in rows]})
+                      + "\n" + advice + (dispute_offer(rows) if kind == "payment" else ""),
+                      {"recent": [tx_dict(t) for t in rows],
+                       **({"dispute_offer": [t.id for t in rows]} if kind == "payment" else {})})
 
 
 @tool("card_payment_not_recognised")
@@ -214,7 +220,8 @@ def _charged_twice_answer(ctx: ToolContext, pairs: list[tuple[CardTransaction, C
                if pending_dup else "")
     answer += ("For a settled double charge, ask the shop to refund one of them; if they do not, open a dispute "
                "on the second payment in the app and we will claim it back.")
-    return ctx.result(answer, data)
+    answer += dispute_offer([b for _, b in pairs if b.kind == "payment"])
+    return ctx.result(answer, {**data, "dispute_offer": [b.id for _, b in pairs if b.kind == "payment"]})
 
 
 @tool("extra_charge_on_statement")

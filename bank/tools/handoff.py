@@ -1,0 +1,59 @@
+"""``talk_to_human``: a hand-over ticket with the conversation so far, opened at once (it moves
+no money, so it needs no confirmation), answered with the queue position and expected wait."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from bank.models_extra import HANDOFF_MINUTES_PER_TICKET, HandoffTicket, queue_position
+from bank.tools.base import ToolContext, ToolResult, tool
+
+__all__ = ["talk_to_human", "normalise_transcript"]
+
+MAX_TRANSCRIPT_TURNS = 200
+
+
+def normalise_transcript(value: Any, text: str) -> list[dict[str, str]]:
+    """The ``transcript`` slot as ``[{"role", "text"}]`` (at most ``MAX_TRANSCRIPT_TURNS``, newest
+    kept): a list of such dicts (or of strings, taken as the customer's), a string, or nothing
+    (then the current message alone)."""
+    if isinstance(value, str) and value.strip():
+        value = [{"role": "customer", "text": value}]
+    if not isinstance(value, list) or not value:
+        value = [{"role": "customer", "text": text}] if text else []
+    out = []
+    for item in value[-MAX_TRANSCRIPT_TURNS:]:
+        if isinstance(item, dict):
+            out.append({"role": str(item.get("role", "customer"))[:20], "text": str(item.get("text", ""))[:4000]})
+        else:
+            out.append({"role": "customer", "text": str(item)[:4000]})
+    return out
+
+
+@tool("talk_to_human")
+def talk_to_human(ctx: ToolContext) -> ToolResult:
+    """Open (or, for the same thread, refresh) a hand-over ticket. Slots: ``transcript`` (the
+    conversation so far), ``thread_id``, ``reason``. ``data["handoff"]``: ``{ticket_id, position,
+    expected_wait_min}``; the graph sets the turn's status."""
+    transcript = normalise_transcript(ctx.slots.get("transcript"), ctx.text)
+    thread_id = (ctx.slot("thread_id") or "")[:200]
+    reason = (ctx.slot("reason") or ctx.text or "asked for a person")[:1000]
+    ticket = None
+    if thread_id:
+        ticket = ctx.session.scalar(select(HandoffTicket).where(
+            HandoffTicket.customer_id == ctx.customer_id, HandoffTicket.thread_id == thread_id,
+            HandoffTicket.status == "open"))
+    if ticket is None:
+        ticket = HandoffTicket(customer_id=ctx.customer_id, thread_id=thread_id, transcript=transcript, reason=reason,
+                               status="open", created_at=ctx.now)
+        ctx.session.add(ticket)
+    else:
+        ticket.transcript = transcript
+    ctx.session.flush()
+    position = queue_position(ctx.session, ticket)
+    wait = position * HANDOFF_MINUTES_PER_TICKET
+    answer = (f"I've passed our conversation to a member of our team (ticket #{ticket.id}). You are number {position} "
+              f"in the queue; the expected wait is about {wait} minutes. They will see what we've discussed.")
+    return ctx.result(answer, {"handoff": {"ticket_id": ticket.id, "position": position, "expected_wait_min": wait}})
