@@ -16,6 +16,12 @@ message is the query. Output: an ``AIMessage`` whose ``content`` is the intent l
                           by the operator's setting (BANKING_OOS_THRESHOLD /
                           BANKING_CLARIFY_THRESHOLD) when set. The conversation's guard reads
                           only these, so it is a pure function of the classification.
+    entities       list   optional (issue 16): the message's entities as ``models.entities.Entity``
+                          dicts {label, text, start, end, value}, sorted by start. Put by a backend
+                          that finds them itself (the custom model's learned span head, values from
+                          the rule parsers); absent otherwise, and then the conversation takes them
+                          from ``models.entities.extract_entities`` with the customer's payee and
+                          merchant names (chains/extract.py), so every backend gets the same rules.
     ... backend-specific extras (token usage, cost estimate, runtime)
 
 Everything a caller may use besides ``invoke``/``batch`` is declared on :class:`IntentChatModel`

@@ -11,6 +11,15 @@ split into its kinds ("small_talk:greeting", ...); their probabilities are summe
 Logits are divided by the temperature fitted on validation (Guo et al. 2017) and the
 out-of-scope logit shifted by the bias chosen on validation before the softmax;
 ``response_metadata["thresholds"]`` carries the guard thresholds saved with the version.
+
+Entities (issue 16): a version trained with the entity-span head (``config.json`` ``entity_tags``,
+``TransformerConfig.n_entity_labels`` > 0) tags each message's tokens in the same forward pass;
+``response_metadata["entities"]`` is then the learned spans (``models.span_tags``) with values from
+the rule parsers, plus the rule extractor's entities that overlap no learned span (IBANs, a span the
+head missed): ``entity_source="merged"`` (default), ``"rules_first"`` (rule entities first, learned
+spans where no rule entity is) or ``"learned"`` (learned spans only). A version
+without a head (saved before issue 16) puts no ``entities``, so the conversation falls back to the
+rules with the customer's gazetteer (chains/extract.py).
 """
 
 from __future__ import annotations
@@ -18,7 +27,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -30,8 +40,10 @@ from tokenizers import Tokenizer
 
 from assistant.settings import get_settings
 from models.base import TOP_K, BackendUnavailable, IntentChatModel, IntentPrediction
+from models.entities import extract_entities
 from models.labels import OUT_OF_SCOPE, SMALL_TALK, public_label
-from models.tokenizer import encode_inputs, load_tokenizer
+from models.span_tags import ENTITY_TAGS, decode_spans, encode_with_offsets, entities_from_spans, merge_entities
+from models.tokenizer import encode_ngrams, load_tokenizer
 from models.transformer import IntentTransformer, TransformerConfig
 from models.versions import is_complete, latest
 
@@ -68,13 +80,15 @@ class ArtifactError(BackendUnavailable):
 
 @dataclass
 class LoadedModel:
-    """A validated model version: network (eval mode), tokenizer, labels (index = logit), metrics."""
+    """A validated model version: network (eval mode), tokenizer, labels (index = logit), metrics,
+    and the span head's BIO tags (index = span logit; [] = no span head)."""
 
     path: Path
     model: IntentTransformer
     tokenizer: Tokenizer
     labels: list[str]
     metrics: dict[str, Any]
+    entity_tags: list[str] = field(default_factory=list)
 
     @property
     def temperature(self) -> float:
@@ -120,6 +134,7 @@ def load_version(path: Path) -> LoadedModel:
         labels = json.loads((path / "labels.json").read_text())
         metrics = json.loads((path / "metrics.json").read_text())
         mcfg = TransformerConfig(**cfg_dict["model"])
+        entity_tags = list(cfg_dict.get("entity_tags") or (ENTITY_TAGS if mcfg.n_entity_labels else []))
         tok = load_tokenizer(path / "tokenizer.json")
     except (ValueError, KeyError, TypeError) as e:
         raise ArtifactError(f"Model folder {path} has an unreadable file: {e}") from e
@@ -127,13 +142,15 @@ def load_version(path: Path) -> LoadedModel:
         raise ArtifactError(f"{path}: labels.json has {len(labels)} labels, config expects {mcfg.n_labels}.")
     if tok.get_vocab_size() != mcfg.vocab_size:
         raise ArtifactError(f"{path}: tokenizer has {tok.get_vocab_size()} tokens, config expects {mcfg.vocab_size}.")
+    if len(entity_tags) != mcfg.n_entity_labels:
+        raise ArtifactError(f"{path}: config.json has {len(entity_tags)} entity tags, the span head {mcfg.n_entity_labels}.")
     model = IntentTransformer(mcfg)
     try:
         model.load_state_dict(load_file(str(path / "model.safetensors")), strict=True)
     except (RuntimeError, OSError) as e:
         raise ArtifactError(f"{path}: weights do not match the config: {e}") from e
     model.eval()
-    return LoadedModel(path, model, tok, labels, metrics)
+    return LoadedModel(path, model, tok, labels, metrics, entity_tags)
 
 
 class CustomIntentModel(IntentChatModel):
@@ -146,6 +163,9 @@ class CustomIntentModel(IntentChatModel):
     backend_name: ClassVar[str] = "custom"
     model_dir: Path | None = None
     batch_size: int = 64  # rows per forward pass: bigger batches pad more (measured best on 2 cores)
+    entity_source: str = "merged"
+    """"merged": learned spans + the rule entities overlapping none; "rules_first": rule entities +
+    the learned spans overlapping none; "learned": learned spans only."""
 
     _loaded: LoadedModel | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -190,7 +210,8 @@ class CustomIntentModel(IntentChatModel):
     def classify_batch(self, texts: list[str]) -> list[IntentPrediction]:
         """Batched forward pass; confidences are temperature-scaled softmax probabilities summed
         per contract label (calibrated=True). ``extra``: ``thresholds`` ({"oos_threshold",
-        "clarify_threshold"} floats) and, when the label is small_talk, ``small_talk_kind``."""
+        "clarify_threshold"} floats), when the label is small_talk ``small_talk_kind``, and with a
+        span head ``entities`` (Entity dicts, see the module docstring)."""
         lm = self.load()
         saved = lm.metrics.get("thresholds", {})
         thresholds = {k: float(saved[k]) for k in ("oos_threshold", "clarify_threshold") if k in saved}
@@ -200,8 +221,15 @@ class CustomIntentModel(IntentChatModel):
             t0 = time.perf_counter()
             with torch.inference_mode():
                 cfg = lm.model.cfg
-                ids, ngrams = encode_inputs(lm.tokenizer, chunk, cfg.max_len, cfg.ngram_buckets)
-                probs = calibrated_probs(lm.model(ids, ngrams).numpy(), lm.temperature, lm.oos_bias, lm.oos_index)
+                ids, offsets = encode_with_offsets(lm.tokenizer, chunk, cfg.max_len)
+                ngrams = encode_ngrams(chunk, cfg.ngram_buckets) if cfg.ngram_buckets else None
+                tags = None
+                if lm.entity_tags:
+                    logits, span_logits = lm.model(ids, ngrams, with_spans=True)
+                    tags = span_logits.argmax(-1).numpy()
+                else:
+                    logits = lm.model(ids, ngrams)
+                probs = calibrated_probs(logits.numpy(), lm.temperature, lm.oos_bias, lm.oos_index)
             labels, pub = public_probs(probs, lm.labels)
             top = np.argsort(-pub, axis=1)[:, :TOP_K]
             per_query_ms = (time.perf_counter() - t0) * 1000.0 / len(chunk)
@@ -211,5 +239,18 @@ class CustomIntentModel(IntentChatModel):
                 if ranking[0][0] == SMALL_TALK:
                     kinds = [(public_label(c)[1], probs[r, j]) for j, c in enumerate(lm.labels) if c.startswith(SMALL_TALK)]
                     extra["small_talk_kind"] = max(kinds, key=lambda kv: kv[1])[0]
+                if tags is not None:
+                    extra["entities"] = self.entities(chunk[r], decode_spans(tags[r], offsets[r], lm.entity_tags))
                 preds.append(IntentPrediction(ranking[0][0], ranking[0][1], ranking, per_query_ms, extra))
         return preds
+
+    def entities(self, text: str, spans: list[tuple[int, int, str]], now: datetime | None = None) -> list[dict]:
+        """Entity dicts for ``text`` from its learned ``spans`` (start, end, label), valued by the rule
+        parsers, merged with the rule entities per ``entity_source``. ``now``: reference time of
+        relative dates (default: the current UTC time)."""
+        now = now or datetime.now(UTC)
+        rules = [e.model_dump() for e in extract_entities(text, now=now)]
+        learned = entities_from_spans(text, spans, rules, now)
+        if self.entity_source == "learned":
+            return learned
+        return merge_entities(rules, learned) if self.entity_source == "rules_first" else merge_entities(learned, rules)

@@ -26,7 +26,8 @@ class TransformerConfig:
     n_heads: attention heads (d_model % n_heads == 0); n_layers: blocks; d_ff: MLP hidden width;
     dropout: dropout probability on residual branches and the head; pad_id: padding token id;
     ngram_buckets: size of the hashed n-gram embedding table (0 = no n-gram branch);
-    ngram_dim: width of the n-gram branch.
+    ngram_dim: width of the n-gram branch; n_entity_labels: BIO tags of the entity-span head
+    (``models.span_tags.ENTITY_TAGS``, 15), 0 = no span head (versions saved before issue 16).
     """
 
     vocab_size: int = 8000
@@ -40,6 +41,7 @@ class TransformerConfig:
     pad_id: int = 0
     ngram_buckets: int = 0
     ngram_dim: int = 128
+    n_entity_labels: int = 0
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads:
@@ -151,12 +153,31 @@ class NgramBag(nn.Module):
         return self.bag(ngram_ids)
 
 
+class SpanHead(nn.Module):
+    """BIO tag logits per token: final token states (B, T, d) -> (B, T, n_tags). Each token sees its
+    own state and its two neighbours' ([h_{t-1}; h_t; h_{t+1}], zeros past the ends), then a GELU
+    layer and a linear layer: DIET's CRF-free token head (Bunk et al. 2020) with the neighbour
+    window standing in for the CRF's view of adjacent tags."""
+
+    def __init__(self, d_model: int, n_tags: int, dropout: float) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Dropout(dropout), nn.Linear(3 * d_model, d_model), nn.GELU(),
+                                 nn.Linear(d_model, n_tags))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        prev = F.pad(h, (0, 0, 1, 0))[:, :-1]
+        nxt = F.pad(h, (0, 0, 0, 1))[:, 1:]
+        return self.net(torch.cat([prev, h, nxt], dim=-1))
+
+
 class IntentTransformer(nn.Module):
     """Token ids (B, T) int64 (padded with ``pad_id``), and when ``ngram_buckets`` > 0 hashed
     n-gram ids (B, F) int64 -> intent logits (B, n_labels) float32.
 
     Head input: [mean-pooled ; max-pooled] final hidden states (2 * d_model), concatenated with
-    the n-gram bag (ngram_dim) when that branch is on.
+    the n-gram bag (ngram_dim) when that branch is on. With ``n_entity_labels`` > 0 a span head
+    (``SpanHead``: a small layer over each final token state and its neighbours, DIET's CRF-free variant)
+    gives BIO tag logits (B, T, n_entity_labels): ``forward(..., with_spans=True)``.
     """
 
     def __init__(self, cfg: TransformerConfig) -> None:
@@ -171,6 +192,7 @@ class IntentTransformer(nn.Module):
         self.ngrams = NgramBag(cfg.ngram_buckets, cfg.ngram_dim) if cfg.ngram_buckets else None
         head_in = 2 * cfg.d_model + (cfg.ngram_dim if cfg.ngram_buckets else 0)
         self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(head_in, cfg.n_labels))
+        self.span_head = SpanHead(cfg.d_model, cfg.n_entity_labels, cfg.dropout) if cfg.n_entity_labels else None
         self.apply(self._init)
 
     @staticmethod
@@ -184,7 +206,12 @@ class IntentTransformer(nn.Module):
                 with torch.no_grad():
                     m.weight[m.padding_idx].zero_()
 
-    def forward(self, ids: torch.Tensor, ngram_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, ids: torch.Tensor, ngram_ids: torch.Tensor | None = None,
+                with_spans: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Intent logits (B, n_labels); with ``with_spans`` the pair (intent logits, span tag
+        logits (B, T, n_entity_labels)). Raises ``ValueError`` for ``with_spans`` without a span head."""
+        if with_spans and self.span_head is None:
+            raise ValueError("this model has no entity-span head (n_entity_labels=0)")
         ids = ids[:, : self.cfg.max_len]
         key_mask = ids != self.cfg.pad_id
         # An all-padding row would make attention undefined; keep position 0 attendable.
@@ -192,12 +219,14 @@ class IntentTransformer(nn.Module):
         x = self.drop(self.pos(self.tok(ids)))
         for blk in self.blocks:
             x = blk(x, key_mask)
-        pooled = self.pool(self.ln_f(x), key_mask)
+        h = self.ln_f(x)
+        pooled = self.pool(h, key_mask)
         if self.ngrams is not None:
             if ngram_ids is None:
                 raise ValueError("this model has an n-gram branch: pass ngram_ids")
             pooled = torch.cat([pooled, self.ngrams(ngram_ids)], dim=-1)
-        return self.head(pooled)
+        logits = self.head(pooled)
+        return (logits, self.span_head(h)) if with_spans else logits
 
     def num_parameters(self) -> int:
         """Number of trainable parameters."""

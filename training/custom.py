@@ -39,12 +39,14 @@ from tqdm.auto import tqdm
 from assistant.settings import Settings, get_settings
 from models.banking77 import Banking77, load_banking77
 from models.custom import REQUIRED_FILES, calibrated_probs, public_probs
+from models.span_tags import ENTITY_TAGS
 from models.labels import CHECK_BALANCE, OUT_OF_SCOPE, RECENT_TRANSACTIONS, REQUEST_LABELS, public_label
 from models.tokenizer import MASK, encode_batch, encode_inputs, encode_ngrams
 from models.transformer import IntentTransformer, TransformerConfig
 from models.versions import save_version
 from training.augment import augment
 from training.data import ExtraData, load_extras, load_oos, oos_halves
+from training.spans import predict_spans, row_spans, span_f1, span_loss, tag_targets, validation_requests
 from training.thresholds import expected_calibration_error, fit_temperature, tune_thresholds
 from training.tokenizer import train_tokenizer
 
@@ -62,7 +64,10 @@ class TrainConfig:
     seed: RNG seed; aug_copies: augmented copies of each BANKING77 / small-talk / account row;
     outlier_rows: outliers.json rows used for training (seeded sample; 0 = none);
     outlier_aug_copies: augmented copies of those; distill_alpha: weight of the teacher's
-    probabilities in the targets; teacher_outliers: outlier rows the teacher is fitted on.
+    probabilities in the targets; teacher_outliers: outlier rows the teacher is fitted on;
+    span_head: train the entity-span head (issue 16, ``training.spans``); span_loss_weight: its
+    token cross-entropy's weight in the loss; span_o_sources: row sources taught as all "O"
+    (e.g. ("banking77",); default none: only the generated request rows carry span loss).
     """
 
     lr: float = 2e-3
@@ -82,6 +87,9 @@ class TrainConfig:
     outlier_aug_copies: int = 1
     distill_alpha: float = 0.8
     teacher_outliers: int = 2000
+    span_head: bool = True
+    span_loss_weight: float = 1.0
+    span_o_sources: tuple[str, ...] = ()
     model: TransformerConfig = field(default_factory=lambda: TransformerConfig(
         max_len=96, d_model=128, n_heads=4, n_layers=2, d_ff=256, ngram_buckets=65536, ngram_dim=128))
 
@@ -228,7 +236,8 @@ def train_custom(
 
     t_start = time.perf_counter()
     tok = train_tokenizer(rows.texts, vocab_size=cfg.vocab_size)
-    mcfg = TransformerConfig(**{**asdict(cfg.model), "vocab_size": tok.get_vocab_size(), "n_labels": len(classes)})
+    mcfg = TransformerConfig(**{**asdict(cfg.model), "vocab_size": tok.get_vocab_size(), "n_labels": len(classes),
+                                "n_entity_labels": len(ENTITY_TAGS) if cfg.span_head else 0})
     cfg.model = mcfg
     model = IntentTransformer(mcfg)
     mask_id = tok.token_to_id(MASK)
@@ -241,6 +250,10 @@ def train_custom(
         grams_all = encode_ngrams(rows.texts, mcfg.ngram_buckets)
         grams_len = (grams_all != 0).sum(1).clamp(min=1)
     tgt_all = torch.from_numpy(rows.targets)
+    tags_all = None
+    if cfg.span_head:  # BIO targets (N, T); -100 = no span loss (rows without annotations, padding)
+        tags_all = tag_targets(tok, rows.texts, row_spans(rows.texts, rows.source, s.seed, cfg.span_o_sources),
+                               mcfg.max_len, ids_all.shape[1])
     val_texts = list(data.validation.texts) + list(extras.validation.texts)
     val_y = np.array([index[y] for y in list(data.validation.labels) + list(extras.validation.labels)])
     n_val_b77 = len(data.validation)
@@ -288,8 +301,14 @@ def train_custom(
             for opt in optimizers:
                 for g in opt.param_groups:
                     g["lr"] = lr
-            logits = model(ids, ngram_ids)
+            if tags_all is None:
+                logits = model(ids, ngram_ids)
+            else:
+                logits, span_logits = model(ids, ngram_ids, with_spans=True)
             loss = F.cross_entropy(logits, tgt_all[idx])  # soft targets (teacher mix / smoothed gold)
+            sl = None if tags_all is None else span_loss(span_logits, tags_all[idx, : ids.shape[1]])
+            if sl is not None:
+                loss = loss + cfg.span_loss_weight * sl
             for opt in optimizers:
                 opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -340,12 +359,16 @@ def train_custom(
         "torch_threads": torch.get_num_threads(),
         **calibrate(model, tok, classes, data, extras, s, evaluate_test=evaluate_test),
     }
+    if cfg.span_head:
+        val_req = validation_requests(s.seed)
+        metrics["span_validation"] = span_f1([r["spans"] for r in val_req], predict_spans(model, tok, [r["text"] for r in val_req]))
 
     def write(tmp: Path) -> None:
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
         tok.save(str(tmp / "tokenizer.json"))
         cfg_dict = asdict(cfg)
         cfg_dict["model"] = mcfg.to_dict()
+        cfg_dict["entity_tags"] = list(ENTITY_TAGS) if mcfg.n_entity_labels else []
         (tmp / "config.json").write_text(json.dumps(cfg_dict, indent=2))
         (tmp / "labels.json").write_text(json.dumps(classes, indent=2))
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))

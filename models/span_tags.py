@@ -1,0 +1,108 @@
+"""BIO tags of the custom model's learned entity-span head (issue 16; joint intent and entity
+recognition as in DIET, Bunk et al. 2020, "DIET: Lightweight Language Understanding for Dialogue
+Systems", in its CRF-free variant: one linear layer over the final token states).
+
+Inference side only: the tag vocabulary, encoding with character offsets (HF ``tokenizers``
+``Encoding.offsets``), decoding a tag sequence back to character spans, giving a learned span its
+value with the rule extractor's parsers (``models.entity_values``), and merging learned spans with
+the rules. Aligning gold character spans to tags for training lives in ``training/spans.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import torch
+from tokenizers import Tokenizer
+
+from models import entity_values as ev
+from models.tokenizer import UNK
+
+ENTITY_LABELS = ("amount", "date", "card", "payee", "merchant", "account", "reference")
+ENTITY_TAGS = ["O", *(f"{p}-{lab}" for lab in ENTITY_LABELS for p in ("B", "I"))]
+"""Tag id -> tag: 0 = "O", then "B-<label>", "I-<label>" per label (15 tags)."""
+
+Span = tuple[int, int, str]  # start, end (exclusive, characters), label
+
+
+def encode_with_offsets(tok: Tokenizer, texts: list[str], max_len: int) -> tuple[torch.Tensor, list[list[tuple[int, int]]]]:
+    """Token ids (B, T) int64, right-padded with 0 exactly as ``models.tokenizer.encode_batch``, and
+    per row the character offsets (start, end) of its (at most ``max_len``) tokens."""
+    encs = tok.encode_batch(texts)
+    unk = tok.token_to_id(UNK)
+    ids = [e.ids[:max_len] or [unk] for e in encs]
+    offsets = [list(e.offsets[:max_len]) or [(0, 0)] for e in encs]
+    T = max(len(i) for i in ids)
+    out = torch.zeros(len(ids), T, dtype=torch.long)
+    for r, seq in enumerate(ids):
+        out[r, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+    return out, offsets
+
+
+def decode_spans(tag_ids: Sequence[int], offsets: Sequence[tuple[int, int]], tags: Sequence[str] = ENTITY_TAGS) -> list[Span]:
+    """Tag ids of one row's tokens (only the first ``len(offsets)`` are read) -> character spans.
+    A span starts at a ``B-x`` (or at an ``I-x`` not continuing an ``x`` span) and takes the
+    following ``I-x`` tokens, and a ``B-x`` token glued to it (no character between: the next
+    word piece or punctuation of the same written word, "£" "25"), since without a CRF the head
+    tags each token alone; it runs from the first token's start to the last token's end."""
+    spans: list[Span] = []
+    cur: list[Any] | None = None  # [start, end, label]
+    for t, (s, e) in zip(tag_ids, offsets):
+        tag = tags[int(t)]
+        if e <= s:
+            continue
+        if tag == "O":
+            cur = None
+            continue
+        prefix, lab = tag.split("-", 1)
+        if cur is not None and cur[2] == lab and (prefix == "I" or s == cur[1]):
+            cur[1] = e
+            continue
+        cur = [s, e, lab]
+        spans.append(cur)  # type: ignore[arg-type]
+    return [(s, e, lab) for s, e, lab in spans]
+
+
+def span_value(label: str, text: str, now: datetime) -> Any:
+    """The value of a span of ``label`` whose text is ``text``, parsed with the rule extractor's
+    parsers (shapes as ``models.entities.Entity``): amount/date/card/account dicts, or None when
+    the text does not parse; payee/merchant/reference: the text itself."""
+    if label in ("payee", "merchant", "reference"):
+        return text
+    if label == "amount":
+        found = ev.find_amounts(text)
+    elif label == "date":
+        found = ev.find_dates(text, now)
+    elif label == "card":
+        if re.fullmatch(r"\d{4}", text.strip()):
+            return {"last4": text.strip()}
+        found = ev.find_cards(text + " card")
+    elif label == "account":
+        found = ev.find_accounts(text + " account")
+    else:
+        return None
+    return found[0][3] if found else None
+
+
+def entities_from_spans(text: str, spans: Sequence[Span], rules: Sequence[dict], now: datetime) -> list[dict]:
+    """Learned spans of ``text`` as Entity dicts ``{label, text, start, end, value}``: the value of
+    the rule entity with the same span and label when there is one, else ``span_value``."""
+    by_span = {(r["start"], r["end"], r["label"]): r for r in rules}
+    out = []
+    for s, e, lab in spans:
+        rule = by_span.get((s, e, lab))
+        value = rule["value"] if rule is not None else span_value(lab, text[s:e], now)
+        out.append({"label": lab, "text": text[s:e], "start": s, "end": e, "value": value})
+    return out
+
+
+def merge_entities(primary: Sequence[dict], secondary: Sequence[dict]) -> list[dict]:
+    """``primary`` entities plus those of ``secondary`` that overlap none of them, sorted by start."""
+    kept = list(primary)
+    for r in secondary:
+        if all(r["end"] <= p["start"] or r["start"] >= p["end"] for p in primary):
+            kept.append(r)
+    return sorted(kept, key=lambda d: d["start"])
