@@ -126,8 +126,24 @@ def test_handoff_ticket_with_queue_position(bank):
     with session_scope(engine) as s:
         row = s.get(HandoffTicket, a.data["handoff"]["ticket_id"])
         assert (row.customer_id, row.status, row.thread_id) == (ids["alice"], "open", "t-alice")
+        assert row.transcript == [{"role": "customer", "text": "my card is broken"},
+                                  {"role": "assistant", "text": "Which card?"},
+                                  {"role": "customer", "text": "can I talk to a person?"},
+                                  {"role": "customer", "text": "hello?"}]
     queue = open_tickets(engine)
     assert [(t["customer_id"], t["position"]) for t in queue] == [(ids["alice"], 1), (ids["bob"], 2)]
     assert close_ticket(engine, a.data["handoff"]["ticket_id"]) is True
     assert close_ticket(engine, a.data["handoff"]["ticket_id"]) is False
     assert [(t["customer_id"], t["position"]) for t in open_tickets(engine)] == [(ids["bob"], 1)]
+
+
+def test_handoff_keeps_the_transcript_turns_of_the_thread(bank):
+    engine, ids = bank
+    turns = [{"customer": "freeze my card", "assistant": "Which card?", "status": "clarify", "at": "2025-03-20T11:00"},
+             {"customer": "the blue one", "assistant": "Sorry, which one?", "status": "clarify", "at": "2025-03-20T11:01"}]
+    r = run_tool(engine, ids["alice"], "talk_to_human", "get me a person", slots={"transcript": turns}, now=NOW)
+    with session_scope(engine) as s:
+        row = s.get(HandoffTicket, r.data["handoff"]["ticket_id"])
+    assert [t["text"] for t in row.transcript] == ["freeze my card", "Which card?", "the blue one", "Sorry, which one?",
+                                                   "get me a person"]
+    assert [t["role"] for t in row.transcript] == ["customer", "assistant"] * 2 + ["customer"]

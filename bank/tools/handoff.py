@@ -16,26 +16,33 @@ MAX_TRANSCRIPT_TURNS = 200
 
 
 def normalise_transcript(value: Any, text: str) -> list[dict[str, str]]:
-    """The ``transcript`` slot as ``[{"role", "text"}]`` (at most ``MAX_TRANSCRIPT_TURNS``, newest
-    kept): a list of such dicts (or of strings, taken as the customer's), a string, or nothing
-    (then the current message alone)."""
-    if isinstance(value, str) and value.strip():
-        value = [{"role": "customer", "text": value}]
-    if not isinstance(value, list) or not value:
-        value = [{"role": "customer", "text": text}] if text else []
-    out = []
-    for item in value[-MAX_TRANSCRIPT_TURNS:]:
-        if isinstance(item, dict):
+    """The ``transcript`` slot as ``[{"role", "text"}]`` (roles customer | assistant, at most
+    ``MAX_TRANSCRIPT_TURNS`` entries, newest kept), ending with the current message ``text``.
+
+    Accepted: ``bank.transcript.transcript`` turns (``{"customer", "assistant", ...}``, each giving
+    two entries), ``{"role", "text"}`` dicts, strings (the customer's), one string, or nothing.
+    """
+    if isinstance(value, str):
+        value = [value] if value.strip() else []
+    out: list[dict[str, str]] = []
+    for item in value if isinstance(value, list) else []:
+        if isinstance(item, dict) and ("customer" in item or "assistant" in item):
+            out += [{"role": role, "text": str(item[role])[:4000]} for role in ("customer", "assistant")
+                    if item.get(role)]
+        elif isinstance(item, dict):
             out.append({"role": str(item.get("role", "customer"))[:20], "text": str(item.get("text", ""))[:4000]})
         else:
             out.append({"role": "customer", "text": str(item)[:4000]})
-    return out
+    if text and not (out and out[-1] == {"role": "customer", "text": text[:4000]}):
+        out.append({"role": "customer", "text": text[:4000]})
+    return out[-MAX_TRANSCRIPT_TURNS:]
 
 
 @tool("talk_to_human")
 def talk_to_human(ctx: ToolContext) -> ToolResult:
     """Open (or, for the same thread, refresh) a hand-over ticket. Slots: ``transcript`` (the
-    conversation so far), ``thread_id``, ``reason``. ``data["handoff"]``: ``{ticket_id, position,
+    conversation so far: it replaces a refreshed ticket's; without it the message is appended),
+    ``thread_id``, ``reason``. ``data["handoff"]``: ``{ticket_id, position,
     expected_wait_min}``; the graph sets the turn's status."""
     transcript = normalise_transcript(ctx.slots.get("transcript"), ctx.text)
     thread_id = (ctx.slot("thread_id") or "")[:200]
@@ -49,8 +56,10 @@ def talk_to_human(ctx: ToolContext) -> ToolResult:
         ticket = HandoffTicket(customer_id=ctx.customer_id, thread_id=thread_id, transcript=transcript, reason=reason,
                                status="open", created_at=ctx.now)
         ctx.session.add(ticket)
+    elif "transcript" in ctx.slots:
+        ticket.transcript = transcript  # the caller passed the whole conversation again
     else:
-        ticket.transcript = transcript
+        ticket.transcript = [*(ticket.transcript or []), *transcript][-MAX_TRANSCRIPT_TURNS:]
     ctx.session.flush()
     position = queue_position(ctx.session, ticket)
     wait = position * HANDOFF_MINUTES_PER_TICKET
