@@ -240,7 +240,7 @@ class CustomIntentModel(IntentChatModel):
                     kinds = [(public_label(c)[1], probs[r, j]) for j, c in enumerate(lm.labels) if c.startswith(SMALL_TALK)]
                     extra["small_talk_kind"] = max(kinds, key=lambda kv: kv[1])[0]
                 if tags is not None:
-                    extra["entities"] = self.entities(chunk[r], decode_spans(tags[r], offsets[r], lm.entity_tags))
+                    extra["entities"] = self.entities(chunk[r], decode_spans(tags[r], offsets[r], lm.entity_tags, chunk[r]))
                 preds.append(IntentPrediction(ranking[0][0], ranking[0][1], ranking, per_query_ms, extra))
         return preds
 

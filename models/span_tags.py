@@ -42,17 +42,31 @@ def encode_with_offsets(tok: Tokenizer, texts: list[str], max_len: int) -> tuple
     return out, offsets
 
 
-def decode_spans(tag_ids: Sequence[int], offsets: Sequence[tuple[int, int]], tags: Sequence[str] = ENTITY_TAGS) -> list[Span]:
+def decode_spans(tag_ids: Sequence[int], offsets: Sequence[tuple[int, int]], tags: Sequence[str] = ENTITY_TAGS,
+                 text: str | None = None) -> list[Span]:
     """Tag ids of one row's tokens (only the first ``len(offsets)`` are read) -> character spans.
     A span starts at a ``B-x`` (or at an ``I-x`` not continuing an ``x`` span) and takes the
-    following ``I-x`` tokens, and a ``B-x`` token glued to it (no character between: the next
-    word piece or punctuation of the same written word, "£" "25"), since without a CRF the head
-    tags each token alone; it runs from the first token's start to the last token's end."""
-    spans: list[Span] = []
+    following ``I-x`` tokens, and a ``B-x`` token glued to it (no character between: "£" "25"); it
+    runs from the first token's start to the last token's end. Without a CRF the head tags each
+    token alone, so with ``text`` given, the pieces of one written word (tokens glued letter or
+    digit to letter or digit: "m" "##rak", "£1" "##50") are kept together: a piece glued to a span
+    joins it whatever its own tag, and a span starting inside a word starts at the word's start."""
+    spans: list[list[Any]] = []
     cur: list[Any] | None = None  # [start, end, label]
+    word_start, prev_end = -1, -1
+
+    def piece(s: int) -> bool:  # token at s continues the previous token's word
+        return text is not None and s == prev_end and s > 0 and text[s - 1].isalnum() and text[s].isalnum()
+
     for t, (s, e) in zip(tag_ids, offsets):
-        tag = tags[int(t)]
         if e <= s:
+            continue
+        tag = tags[int(t)]
+        glued = piece(s)
+        word_start = word_start if glued else s
+        prev_end = e
+        if glued and cur is not None and cur[1] == s:
+            cur[1] = e
             continue
         if tag == "O":
             cur = None
@@ -61,8 +75,8 @@ def decode_spans(tag_ids: Sequence[int], offsets: Sequence[tuple[int, int]], tag
         if cur is not None and cur[2] == lab and (prefix == "I" or s == cur[1]):
             cur[1] = e
             continue
-        cur = [s, e, lab]
-        spans.append(cur)  # type: ignore[arg-type]
+        cur = [word_start if glued else s, e, lab]
+        spans.append(cur)
     return [(s, e, lab) for s, e, lab in spans]
 
 

@@ -45,6 +45,13 @@ def test_decode_joins_glued_pieces_but_not_separate_words() -> None:
     assert decode_spans([0, b, b, 0, TAG_ID["B-payee"], i], offsets) == [(5, 8, "amount"), (12, 25, "payee")]
     # two B-payee words with a space between are two spans (a glued piece is one)
     assert decode_spans([0, 0, 0, 0, TAG_ID["B-payee"], TAG_ID["B-payee"]], offsets) == [(12, 16, "payee"), (17, 25, "payee")]
+    # with the text, the pieces of one written word stay together whatever their own tags
+    text, pieces = "send £150 to Mrak", [(0, 4), (5, 7), (7, 9), (10, 12), (13, 14), (14, 17)]  # "£1" "50", "m" "rak"
+    tags = [0, b, 0, 0, 0, TAG_ID["B-payee"]]
+    assert decode_spans(tags, pieces) == [(5, 7, "amount"), (14, 17, "payee")]
+    assert decode_spans(tags, pieces, text=text) == [(5, 9, "amount"), (13, 17, "payee")]
+    # punctuation glued to a span but tagged O stays out ("£25" ".")
+    assert decode_spans([b, b, 0], [(0, 1), (1, 3), (3, 4)], text="£25.") == [(0, 3, "amount")]
 
 
 def test_rows_without_spans_give_no_span_loss(tok) -> None:

@@ -101,7 +101,7 @@ def predict_spans(model, tok: Tokenizer, texts: list[str], batch_size: int = 256
         grams = encode_ngrams(chunk, model.cfg.ngram_buckets) if model.cfg.ngram_buckets else None
         _, span_logits = model(ids, grams, with_spans=True)
         tags = span_logits.argmax(-1).numpy()
-        out += [decode_spans(tags[r], offsets[r]) for r in range(len(chunk))]
+        out += [decode_spans(tags[r], offsets[r], text=chunk[r]) for r, _ in enumerate(chunk)]
     return out
 
 
