@@ -114,9 +114,13 @@ def entities_from_spans(text: str, spans: Sequence[Span], rules: Sequence[dict],
 
 
 def merge_entities(primary: Sequence[dict], secondary: Sequence[dict]) -> list[dict]:
-    """``primary`` entities plus those of ``secondary`` that overlap none of them, sorted by start."""
-    kept = list(primary)
-    for r in secondary:
-        if all(r["end"] <= p["start"] or r["start"] >= p["end"] for p in primary):
-            kept.append(r)
+    """``primary`` entities plus those of ``secondary`` that overlap none of them, sorted by start;
+    a ``secondary`` entity whose label the span head does not tag (``iban``) wins over the
+    ``primary`` ones it overlaps (the head never learned that label, so its spans there are noise)."""
+    def overlaps(a: dict, b: dict) -> bool:
+        return a["start"] < b["end"] and b["start"] < a["end"]
+
+    foreign = [r for r in secondary if r["label"] not in ENTITY_LABELS]
+    kept = [p for p in primary if not any(overlaps(p, f) for f in foreign)]
+    kept += [r for r in secondary if not any(overlaps(r, p) for p in kept)]
     return sorted(kept, key=lambda d: d["start"])

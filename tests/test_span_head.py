@@ -82,6 +82,10 @@ def test_span_values_use_the_rule_parsers() -> None:
     merged = merge_entities([{"start": 0, "end": 4, "label": "payee"}],
                             [{"start": 2, "end": 6, "label": "merchant"}, {"start": 8, "end": 12, "label": "iban"}])
     assert [(d["start"], d["label"]) for d in merged] == [(0, "payee"), (8, "iban")]
+    # an IBAN found by the rules replaces the learned spans inside it
+    merged = merge_entities([{"start": 0, "end": 4, "label": "payee"}, {"start": 9, "end": 13, "label": "amount"}],
+                            [{"start": 8, "end": 30, "label": "iban"}])
+    assert [(d["start"], d["label"]) for d in merged] == [(0, "payee"), (8, "iban")]
 
 
 def test_head_trains_and_tags_amount_and_payee(trained_custom_model_dir: Path) -> None:
