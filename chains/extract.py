@@ -23,7 +23,7 @@ from chains.context import TurnContext
 from chains.forms import Form, continues, merge, reply_slots, slots_from_entities
 from chains.guard import GuardDecision
 from chains.intent_titles import intent_title
-from chains.multi import carry_over
+from chains.multi import carry_over, resolve_pronouns
 from chains.state import AssistantState
 from models.entities import extract_entities
 
@@ -58,7 +58,9 @@ def extract(state: AssistantState, config: RunnableConfig) -> dict[str, Any]:
                     "contextual": False, "fallback": None}
         stopped = f"I've stopped the earlier request ({intent_title(form.intent)}); nothing was done."
         update.update(form=None, notice=f"{state.get('notice') or ''} {stopped}".strip())
-    slots = slots_from_entities(entities, routed)
+    slots = slots_from_entities(entities, routed, request.text)
     if state.get("done"):  # a later request of the same message: "send him £20" after "... to Mark"
         slots = carry_over(slots, request.text, state.get("slots") or {})
+    elif state.get("queue") and slots.get("payee"):  # just split: later parts may say "him"
+        update["queue"] = resolve_pronouns(state["queue"], slots["payee"])
     return {**update, "slots": slots}

@@ -49,18 +49,52 @@ def is_cancel(text: str) -> bool:
     return bool(_CANCEL.match(text.strip()))
 
 
-def slots_from_entities(entities: list[dict[str, Any]], intent: str | None = None) -> dict[str, str]:
-    """Slot values from a message's entities (``[{label, text, start, end, value}]``): amount ->
-    ``amount`` (+ ``currency`` when said), date -> ``date_from``/``date_to``, card -> ``card``
+_IBAN_LIKE = re.compile(r"^[A-Z]{2}\d{2}[A-Z0-9 ]{10,32}$", re.I)
+_AMOUNT_WITH_CODE = re.compile(r"(?<![\w.,])(-?\d[\d,]*(?:\.\d+)?)\s*([A-Z]{3})\b")
+_MIN_WORDS = re.compile(r"\b(over|more than|above|at least|greater than|bigger than)\s*$", re.I)
+_MAX_WORDS = re.compile(r"\b(under|less than|below|at most|up to|smaller than)\s*$", re.I)
+_MINUS = re.compile(r"(-|\bminus\s*)$", re.I)
+
+
+def _amount_slot(text: str, e: dict[str, Any], value: dict[str, Any], intent: str | None) -> tuple[str, str]:
+    """The slot an amount entity fills and its value: ``amount`` as written with its sign
+    ("-£5" -> "-5.00", so the tool refuses it instead of paying 5), or for a search
+    ``min_amount``/``max_amount`` after "over"/"under" ("payments over £40")."""
+    before = text[:e["start"]] if text and isinstance(e.get("start"), int) else ""
+    amount = str(value["amount"])
+    if _MINUS.search(before) and not amount.startswith("-"):
+        amount = "-" + amount
+    if intent == "search_transactions":
+        if _MIN_WORDS.search(before):
+            return "min_amount", amount
+        if _MAX_WORDS.search(before):
+            return "max_amount", amount
+    return "amount", amount
+
+
+def slots_from_entities(entities: list[dict[str, Any]], intent: str | None = None, text: str = "") -> dict[str, str]:
+    """Slot values from a message's entities (``[{label, text, start, end, value}]``; ``text``:
+    the message, for the words around an entity): amount -> ``amount`` (+ ``currency`` when said;
+    a minus sign kept; "over/under £40" in a search -> ``min_amount``/``max_amount``); an amount
+    written with a three-letter code no entity knew ("20 XYZ") -> ``amount`` + that ``currency``
+    (the tool refuses an unknown one); date -> ``date_from``/``date_to``, card -> ``card``
     (last4 or kind), account -> ``account`` (currency or name), payee/merchant/reference as
-    written. For a payment a merchant-like name is the payee; for a search or dispute a payee
-    may be the merchant."""
+    written (a "name" that is an IBAN fills ``iban``). For a payment a merchant-like name is the
+    payee; for a dispute a payee may be the merchant (a search keeps them apart: payees are
+    transfers, merchants card payments)."""
     slots: dict[str, str] = {}
+    coded = _AMOUNT_WITH_CODE.search(text or "")
+    if coded and not any(e.get("label") == "amount" for e in entities):
+        slots["amount"], slots["currency"] = coded.group(1).replace(",", ""), coded.group(2).upper()
+        entities = [e for e in entities if (e.get("text") or "").strip().upper() != coded.group(2).upper()]
     for e in entities:
         label, value = e.get("label"), e.get("value")
+        if label in ("payee", "merchant") and _IBAN_LIKE.match(str(e.get("text") or "").strip()):
+            label, value = "iban", str(e.get("text")).strip()
         if label == "amount" and isinstance(value, dict):
             if value.get("amount"):
-                slots["amount"] = str(value["amount"])
+                slot, amount = _amount_slot(text, e, value, intent)
+                slots[slot] = amount
             if value.get("currency"):
                 slots["currency"] = str(value["currency"])
         elif label == "date" and isinstance(value, dict):
@@ -80,20 +114,23 @@ def slots_from_entities(entities: list[dict[str, Any]], intent: str | None = Non
             slots[label] = str(value if isinstance(value, str) and value else e.get("text", "")).strip()
     if intent == "send_money" and "merchant" in slots and "payee" not in slots:
         slots["payee"] = slots.pop("merchant")
-    if intent in ("search_transactions", "dispute_charge") and "payee" in slots and "merchant" not in slots:
+    if intent == "dispute_charge" and "payee" in slots and "merchant" not in slots:
         slots["merchant"] = slots["payee"]
     return {k: v for k, v in slots.items() if v}
 
 
 def reply_slots(form: Form, text: str, entities: list[dict[str, Any]]) -> dict[str, str]:
     """The slots a reply to ``form`` gives: its entities; else one of the offered options it names
-    (fuzzy, rapidfuzz); else, for a free-text slot that was asked for, the short reply itself."""
-    slots = slots_from_entities(entities, form.intent)
+    (fuzzy, rapidfuzz; the entities that named it give no other slot); else, for a free-text slot that was asked for, the short reply itself."""
+    slots = slots_from_entities(entities, form.intent, text)
     if form.asked and form.asked not in slots:
         if form.options:
             best = process.extractOne(text, form.options, scorer=fuzz.WRatio)
             if best and best[1] >= OPTION_MATCH:
-                slots[form.asked] = best[0]
+                # The words that named the option are not another detail ("4821" for the card
+                # ending 4821 is not an amount of 4,821).
+                inside = [e for e in entities if str(e.get("text") or "").strip().casefold() not in best[0].casefold()]
+                slots = {**slots_from_entities(inside, form.intent, text), form.asked: best[0]}
         elif form.asked in FREE_TEXT_SLOTS and len(text.split()) <= MAX_FREE_TEXT_WORDS:
             slots[form.asked] = text.strip().rstrip(".!?")
     return slots

@@ -61,6 +61,17 @@ def carry_over(slots: dict[str, str], text: str, previous: dict[str, str]) -> di
     return slots
 
 
+def resolve_pronouns(queue: list[QueuedRequest], payee: str | None) -> list[QueuedRequest]:
+    """The queued requests with "him"/"her"/"them" replaced by ``payee`` (the first request's
+    payee: "cancel the transfer to Mark and send him £20 instead" queues "send Mark £20
+    instead"). Done when the message is split, since the first request's details are gone by
+    the time a later one runs (after its confirmation, in another turn)."""
+    if not payee:
+        return queue
+    pattern = re.compile(r"\b(" + "|".join(sorted(PRONOUNS)) + r")\b", re.I)
+    return [q.model_copy(update={"text": pattern.sub(payee, q.text)}) if pattern.search(q.text) else q for q in queue]
+
+
 def combined_answer(done: list[dict[str, Any]], last: str) -> str:
     """The answers of the parts handled this turn (``done``: their outputs as JSON), then ``last``."""
     return "\n\n".join([*(d["answer"] for d in done), last])

@@ -55,6 +55,10 @@ def register(subparsers: Any) -> None:
                    help="Also run the LangSmith suite (uploads when LANGSMITH_API_KEY is set, "
                    "which also switches this on; offline otherwise).")
     p.add_argument("--no-progress", action="store_true", help="No progress bar.")
+    p.add_argument("--conversations", type=Path, metavar="DIR",
+                   help="Instead of scoring intents, run the YAML conversations of DIR (tests/conversations) "
+                   "through the whole assistant on a throw-away seeded bank: task completion rate per backend "
+                   "(every turn's expectations and exactly the expected database effects).")
     p.set_defaults(func=cmd_eval)
 
     b = subparsers.add_parser("bench-log", help="Summarise the automatic benchmark log.",
@@ -217,6 +221,10 @@ def cmd_eval(args: argparse.Namespace, backend_factory: BackendFactory | None = 
     from training.data import DataError
 
     settings = settings or get_settings()
+    if getattr(args, "conversations", None) is not None:
+        from evals.conversation_cli import cmd_eval_conversations
+
+        return cmd_eval_conversations(args, settings, backend_factory or default_backend_factory)
     try:
         names, unknown = parse_backends(args.backends)
         for n in unknown:

@@ -306,3 +306,36 @@ def write_report(reports: Mapping[str, BackendReport], out_dir: Path, meta: Mapp
     files["report.md"] = out_dir / "report.md"
     files["report.md"].write_text(render_markdown(reports, meta, plots), encoding="utf-8")
     return files
+
+
+def render_conversations_markdown(summaries: Mapping[str, Mapping[str, Any]], meta: Mapping[str, Any]) -> str:
+    """The task completion report (Markdown): one row per backend, then every failing
+    conversation with why. ``summaries``: backend -> ``evals.conversations.summary(...)``."""
+    lines = [f"# Conversation tests: task completion ({meta.get('folder', '?')})", "",
+             f"Generated {meta.get('generated_at', '')}; {meta.get('n', '?')} conversations, each on a freshly "
+             "seeded demo bank. A conversation is completed when every turn's expected status, intent, slots and "
+             "answer fragments hold and the database shows exactly the expected effects (nothing else changed).",
+             "", "| backend | conversations | completed | task completion | seconds |", "|---|---:|---:|---:|---:|"]
+    lines += [f"| {b} | {s['n']} | {s['completed']} | {_fmt(s['task_completion_rate'], True)} | {s['seconds']} |"
+              for b, s in summaries.items()]
+    for b, s in summaries.items():
+        if s["failing"]:
+            lines += ["", f"## {b}: {len(s['failing'])} not completed", ""]
+            for f in s["failing"]:
+                why = "; ".join(x.replace("|", "/").replace("\n", " ") for x in f["failures"])
+                lines.append(f"- `{f['file']}` ({f['name']}): {why}")
+    return "\n".join(lines) + "\n"
+
+
+def write_conversation_report(summaries: Mapping[str, Mapping[str, Any]], out_dir: Path,
+                              meta: Mapping[str, Any] | None = None) -> dict[str, Path]:
+    """Write ``report.json`` (``{"meta", "conversations": {backend: summary}}``) and
+    ``report.md`` (:func:`render_conversations_markdown`) into ``out_dir`` (created)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    meta = {"generated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **(meta or {})}
+    files = {"report.json": out_dir / "report.json", "report.md": out_dir / "report.md"}
+    files["report.json"].write_text(json.dumps({"meta": dict(meta), "conversations": dict(summaries)}, indent=2),
+                                    encoding="utf-8")
+    files["report.md"].write_text(render_conversations_markdown(summaries, meta), encoding="utf-8")
+    return files

@@ -32,6 +32,28 @@ RULES: list[tuple[str, list[tuple[str, float]]]] = [
     ("transactions", [("recent_transactions", 0.96), ("card_payment_not_recognised", 0.02)]),
     ("freeze my card and cancel", [("lost_or_stolen_card", 0.4), ("cancel_transfer", 0.35), ("compromised_card", 0.1)]),
     ("fee", [("card_payment_fee_charged", 0.4), ("transfer_fee_charged", 0.35), ("exchange_charge", 0.2)]),
+    # Issue 16 requests (the conversation files of tests/conversations/); after the rules above,
+    # so no earlier message changes meaning. Replies to an open form ("40 pounds", "Mark Ellis")
+    # match nothing here: they get DEFAULT (out of scope), as a real backend may rank them.
+    ("this isn't helping", [("talk_to_human", 0.93), ("out_of_scope", 0.04)]),
+    ("talk to a person", [("talk_to_human", 0.97), ("contactless_not_working", 0.01)]),
+    ("talk to a human", [("talk_to_human", 0.97), ("out_of_scope", 0.01)]),
+    ("speak to someone", [("talk_to_human", 0.95), ("out_of_scope", 0.02)]),
+    ("how much did i spend", [("search_transactions", 0.95), ("recent_transactions", 0.03)]),
+    ("how much did i pay", [("search_transactions", 0.94), ("recent_transactions", 0.03)]),
+    ("how much have i spent", [("search_transactions", 0.94), ("recent_transactions", 0.03)]),
+    ("show my payments", [("search_transactions", 0.93), ("recent_transactions", 0.05)]),
+    ("dispute", [("dispute_charge", 0.96), ("transaction_charged_twice", 0.02)]),
+    ("payee", [("add_payee", 0.95), ("send_money", 0.03)]),
+    ("top up", [("top_up_account", 0.95), ("top_up_by_card_charge", 0.02)]),
+    ("freeze my card", [("lost_or_stolen_card", 0.91), ("compromised_card", 0.05)]),
+    ("cancel my pending transfer", [("cancel_transfer", 0.93), ("pending_transfer", 0.04)]),
+    ("cancel the transfer to", [("cancel_transfer", 0.93), ("pending_transfer", 0.04)]),
+    ("balance", [("check_balance", 0.95), ("top_up_failed", 0.01)]),
+    ("send", [("send_money", 0.94), ("transfer_into_account", 0.03)]),
+    ("pay ", [("send_money", 0.92), ("transfer_into_account", 0.04)]),
+    ("card arrive", [("card_arrival", 0.92), ("card_delivery_estimate", 0.05)]),
+    ("declined", [("declined_card_payment", 0.93), ("card_not_working", 0.04)]),
 ]
 DEFAULT: list[tuple[str, float]] = [("exchange_rate", 0.2), ("card_arrival", 0.1)]
 
