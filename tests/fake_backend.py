@@ -48,7 +48,6 @@ RULES: list[tuple[str, list[tuple[str, float]]]] = [
     ("top up", [("top_up_account", 0.95), ("top_up_by_card_charge", 0.02)]),
     ("freeze my card", [("lost_or_stolen_card", 0.91), ("compromised_card", 0.05)]),
     ("cancel my pending transfer", [("cancel_transfer", 0.93), ("pending_transfer", 0.04)]),
-    ("cancel the transfer to", [("cancel_transfer", 0.93), ("pending_transfer", 0.04)]),
     ("balance", [("check_balance", 0.95), ("top_up_failed", 0.01)]),
     ("send", [("send_money", 0.94), ("transfer_into_account", 0.03)]),
     ("pay ", [("send_money", 0.92), ("transfer_into_account", 0.04)]),
