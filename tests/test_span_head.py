@@ -123,3 +123,25 @@ def test_version_without_a_head_still_loads(trained_custom_model_dir: Path, tmp_
     (old / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ArtifactError, match="entity tags"):
         load_version(old)
+
+
+def test_only_generated_request_rows_carry_spans(banking77, tmp_path: Path) -> None:
+    from assistant.settings import get_settings
+    from models.labels import REQUEST_LABELS
+    from training.custom import TrainConfig, build_rows, label_space
+    from training.data import load_extras
+    from training.spans import row_spans
+
+    extras = load_extras()
+    classes = label_space(banking77.intents, extras)
+    cfg = TrainConfig(aug_copies=0, outlier_rows=10, outlier_aug_copies=0, request_repeat=2)
+    rows, _ = build_rows(banking77, extras, classes, cfg, False, tmp_path, False, train_limit=50)
+    spans = row_spans(rows.texts, rows.source, get_settings().seed)
+    n_requests = sum(y in REQUEST_LABELS for y in extras.train.labels)
+    annotated = [i for i, sp in enumerate(spans) if sp is not None]
+    assert len(annotated) == 2 * n_requests  # each generated row twice (request_repeat=2), all with spans
+    assert all(classes[rows.gold[i]] in REQUEST_LABELS and rows.source[i] == "extra" for i in annotated)
+    assert any(spans[i] for i in annotated)  # real spans, not only all-O rows
+    assert all(spans[i] is None for i, s in enumerate(rows.source) if s in ("banking77", "outlier"))
+    o = row_spans(rows.texts, rows.source, get_settings().seed, o_sources=("banking77",))
+    assert all(o[i] == [] for i, s in enumerate(rows.source) if s == "banking77")

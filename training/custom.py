@@ -67,7 +67,8 @@ class TrainConfig:
     probabilities in the targets; teacher_outliers: outlier rows the teacher is fitted on;
     span_head: train the entity-span head (issue 16, ``training.spans``); span_loss_weight: its
     token cross-entropy's weight in the loss; span_o_sources: row sources taught as all "O"
-    (e.g. ("banking77",); default none: only the generated request rows carry span loss).
+    (e.g. ("banking77",); default none: only the generated request rows carry span loss);
+    request_repeat: copies of each generated request row (issue 16) in the training rows (1 = once).
     """
 
     lr: float = 2e-3
@@ -90,6 +91,7 @@ class TrainConfig:
     span_head: bool = True
     span_loss_weight: float = 1.0
     span_o_sources: tuple[str, ...] = ()
+    request_repeat: int = 1
     model: TransformerConfig = field(default_factory=lambda: TransformerConfig(
         max_len=96, d_model=128, n_heads=4, n_layers=2, d_ff=256, ngram_buckets=65536, ngram_dim=128))
 
@@ -162,6 +164,7 @@ def build_rows(data: Banking77, extras: ExtraData, classes: list[str], cfg: Trai
         order = rng.permutation(len(b_texts))[:train_limit]
         b_texts, b_labels = [b_texts[i] for i in order], [b_labels[i] for i in order]
     ex = [(t, y) for t, y in zip(extras.train.texts, extras.train.labels) if y != OUT_OF_SCOPE]
+    ex += [(t, y) for t, y in ex if y in REQUEST_LABELS] * (cfg.request_repeat - 1)
     outl = [t for t, y in zip(extras.train.texts, extras.train.labels) if y == OUT_OF_SCOPE]
     outl = [outl[i] for i in sorted(rng.permutation(len(outl))[: cfg.outlier_rows])]
     soft_texts = b_texts + [t for t, _ in ex]
