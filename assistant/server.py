@@ -23,48 +23,36 @@ from the one table in assistant/errors.py (shared with the CLI and the UI).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import logging
 import threading
-import uuid
-import weakref
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from langchain_core.messages import AIMessage, HumanMessage
-from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
+from langchain_core.runnables import RunnableLambda
 from langserve import add_routes
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from sse_starlette import EventSourceResponse
-from starlette.concurrency import run_in_threadpool
 
+from assistant.conversations import Conversations
 from assistant.errors import view_of
+from assistant.http_turns import DOMAIN_ERRORS, AssistantTurn
 from assistant.http_limits import bounded, health_router, install as install_http_limits
 from assistant.metrics import install_metrics
 from assistant.settings import get_settings
 from bank.auth import Principal, authenticate_key
 from bank.store import create_schema, get_engine
-from bank.tools import ActionExpiredError, ActionNotFoundError
-from chains.assistant import AssistantInput, AssistantOutput, InvalidMessage, RankedIntent, validate_message
+from chains.arms import CHOICES
+from chains.assistant import AssistantInput, AssistantOutput, AssistantRequest, RankedIntent, validate_message
 from chains.backends import available_backends, get_backend
-from chains.graph import answer_chunks, build_graph, graph_input, open_checkpointer, turn_output
-from chains.guard import UnknownChoice
-from chains.intent import BACKEND_FIELD, CHOICES, build_intent_chain
+from chains.intent import build_intent_chain
 from chains.live import add_listener, remove_listener
 from chains.policies import arm_models
 from evals.benchmark import BenchmarkScheduler, LiveLog, summarise_log
-from models.base import BackendUnavailable
-
-DOMAIN_ERRORS = (ActionExpiredError, ActionNotFoundError, InvalidMessage, UnknownChoice, PermissionError,
-                 BackendUnavailable, ValidationError)
-"""Errors shown to API clients with the status and detail of assistant/errors.py."""
 
 log = logging.getLogger(__name__)
-ALLOWED_CONFIGURABLE = {"backend"}
 _bearer = HTTPBearer(auto_error=False)
 
 
@@ -113,24 +101,6 @@ def require_customer(principal: Principal = Depends(require_principal)) -> Princ
     return principal
 
 
-async def _refuse_foreign_configurable(request: Request) -> None:
-    try:
-        body = await request.json()
-    except ValueError:
-        return  # LangServe answers malformed JSON itself
-    configs: list[Any] = []
-    if isinstance(body, dict):
-        cfg = body.get("config")
-        configs.extend(cfg if isinstance(cfg, list) else [cfg])
-    for cfg in configs:
-        if isinstance(cfg, dict) and isinstance(cfg.get("configurable"), dict):
-            foreign = sorted(set(cfg["configurable"]) - ALLOWED_CONFIGURABLE)
-            if foreign:
-                raise HTTPException(
-                    400, f"configurable field(s) {foreign} may not be set by a request; only 'backend' may."
-                )
-
-
 def require_operator(principal: Principal = Depends(require_principal)) -> Principal:
     """The key must be an operator's (403 otherwise)."""
     if principal.role != "operator":
@@ -157,10 +127,10 @@ def _warm_up_gemini() -> None:
 
 
 async def customer_config(config: dict, request: Request) -> dict:
-    """LangServe ``per_req_config_modifier``: refuse foreign configurable fields, then set the
-    authenticated customer id (the only way it reaches the chain) and, for ``/batch``, that the
-    items answer one by one (``request_kind``)."""
-    await _refuse_foreign_configurable(request)
+    """LangServe ``per_req_config_modifier``: set the authenticated customer id (the only way it
+    reaches the chain) and, for ``/batch``, that the items answer one by one (``request_kind``).
+    A request naming another configurable field than ``backend`` never gets here: the JSON
+    hygiene middleware refuses it with 400 (assistant/http_limits/json_body.py)."""
     principal: Principal | None = getattr(request.state, "principal", None)
     if principal is None or principal.customer_id is None:
         raise HTTPException(401, "Not authenticated.")
@@ -168,105 +138,6 @@ async def customer_config(config: dict, request: Request) -> dict:
     configurable["customer_id"] = principal.customer_id
     configurable["request_kind"] = "batch" if request.url.path.endswith("/batch") else "single"
     return {**config, "configurable": configurable}
-
-
-class Conversations:
-    """The conversation graph for HTTP: compiled once with a checkpointer opened on first use
-    (closed by :meth:`close`), one lock per thread so two requests of one conversation run one
-    after the other. Runs the synchronous graph in the thread pool (inference is CPU-bound)."""
-
-    def __init__(self, intent_chain: Runnable) -> None:
-        self._intent_chain = intent_chain
-        self._stack = contextlib.ExitStack()
-        self._graph: Any = None
-        self._init_lock = threading.Lock()
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-
-    def graph(self) -> Any:
-        """The compiled graph (opens the checkpointer the first time)."""
-        with self._init_lock:
-            if self._graph is None:
-                saver = self._stack.enter_context(open_checkpointer())
-                self._graph = build_graph(checkpointer=saver, intent_chain=self._intent_chain)
-            return self._graph
-
-    def close(self) -> None:
-        """Close the checkpointer."""
-        self._stack.close()
-        self._graph = None
-
-    @staticmethod
-    def thread_config(req: AssistantInput, config: RunnableConfig) -> dict[str, Any]:
-        """The graph config of a request: thread of the authenticated customer's conversation,
-        the backend the request chose."""
-        conf = config.get("configurable") or {}
-        cid = int(conf["customer_id"])
-        conversation = req.conversation_id or ("batch-" + uuid.uuid4().hex if conf.get("request_kind") == "batch"
-                                                else "default")
-        graph_conf: dict[str, Any] = {"thread_id": f"api-{cid}-{conversation}", "customer_id": cid}
-        if conf.get("backend"):
-            graph_conf["backend"] = conf["backend"]
-        return {"configurable": graph_conf, "callbacks": config.get("callbacks")}
-
-    def _lock(self, thread_id: str) -> asyncio.Lock:
-        lock = self._locks.get(thread_id)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[thread_id] = lock
-        return lock
-
-    async def turn(self, inp: AssistantInput | dict, config: RunnableConfig) -> AssistantOutput:
-        """One turn. A batch item's domain error becomes that item's ``status: "error"``
-        output; otherwise errors propagate (mapped by the app's handlers)."""
-        batch = (config.get("configurable") or {}).get("request_kind") == "batch"
-        try:
-            req = inp if isinstance(inp, AssistantInput) else AssistantInput.model_validate(inp)
-            if batch and req.conversation_id:  # a batch is not a conversation: no item answers another's proposal
-                raise InvalidMessage("conversation_id is not allowed in a batch; each item is a conversation of its own")
-            graph_config = self.thread_config(req, config)
-            async with self._lock(graph_config["configurable"]["thread_id"]):
-                state = await run_in_threadpool(self.graph().invoke, graph_input(req), graph_config)
-            return turn_output(state)
-        except DOMAIN_ERRORS as e:
-            if not batch:
-                raise
-            view = view_of(e)
-            return AssistantOutput(answer=view.customer_text, status="error",
-                                   error={"status": view.http_status, "detail": view.detail})
-
-    async def stream_events(self, req: AssistantInput, config: RunnableConfig):
-        """Server-sent events of one turn in LangServe's format: ``metadata``, then
-        ``answer_chunk`` events ``{"text"}`` as the answer streams, one ``data`` event with the
-        whole output, ``end``; on an error one ``error`` event ``{status_code, message}`` with the
-        status /invoke would answer, then ``end``."""
-        yield {"event": "metadata", "data": json.dumps({"run_id": str(uuid.uuid4())})}
-        try:
-            graph_config = self.thread_config(req, config)
-            async with self._lock(graph_config["configurable"]["thread_id"]):
-                state: dict[str, Any] = {}
-                streamed = False
-                stream = self.graph().stream(graph_input(req), graph_config, stream_mode=["custom", "values"])
-                while True:
-                    item = await run_in_threadpool(next, stream, None)
-                    if item is None:
-                        break
-                    mode, payload = item
-                    if mode == "custom" and "answer_chunk" in payload:
-                        streamed = True
-                        yield {"event": "answer_chunk", "data": json.dumps({"text": payload["answer_chunk"]})}
-                    elif mode == "values":
-                        state = payload
-            out = turn_output(state)
-            if not streamed:  # a turn that stopped for confirmation: its question, in the same chunks
-                for chunk in answer_chunks(out.answer):
-                    yield {"event": "answer_chunk", "data": json.dumps({"text": chunk})}
-            yield {"event": "data", "data": out.model_dump_json()}
-        except Exception as e:  # noqa: BLE001 - every error becomes an error event; unknown ones are logged
-            view = view_of(e)
-            if view.http_status >= 500 and not isinstance(e, BackendUnavailable):
-                log.exception("stream failed")
-            yield {"event": "error", "data": json.dumps({"status_code": view.http_status, "message": view.detail})}
-        yield {"event": "end"}
 
 
 def _to_classify_output(msg: AIMessage) -> ClassifyOutput:
@@ -327,30 +198,22 @@ def create_app() -> FastAPI:
     ).with_types(input_type=ClassifyInput, output_type=ClassifyOutput).with_config(
         max_concurrency=settings.max_batch_concurrency)  # one batch cannot fill the worker threads
 
-    conversations = Conversations(intent_chain)
-    app.state.conversations = conversations
-    app.router.add_event_handler("shutdown", conversations.close)
-    # The turn reads the backend from its config; declaring the same `backend` field (every value
-    # runs the same turn) lets LangServe accept and validate it instead of dropping it.
-    turn = RunnableLambda(conversations.turn, name="banking_assistant").with_types(
-        input_type=AssistantInput, output_type=AssistantOutput)
-    assistant_chain = turn.configurable_alternatives(
-        BACKEND_FIELD, default_key=settings.backend, **{name: turn for name in CHOICES if name != settings.backend}
-    ).with_config(max_concurrency=settings.max_batch_concurrency)
+    holder = Conversations(intent_chain)
+    turn = AssistantTurn(holder, settings.backend).with_config(max_concurrency=settings.max_batch_concurrency)
+    app.state.conversations = holder
+    app.router.add_event_handler("shutdown", holder.close)
 
     @app.post("/assistant/stream", dependencies=[Depends(require_customer), Depends(count_request)])
     async def assistant_stream(request: Request) -> EventSourceResponse:
-        """One turn as server-sent events (see :meth:`Conversations.stream_events`); body as
+        """One turn as server-sent events in LangServe's stream format (``RemoteRunnable.stream``
+        reads it; see assistant/http_turns.py ``AssistantTurn.sse_events``); body as
         /assistant/invoke: ``{"input": {...}, "config": {"configurable": {"backend": ...}}}``."""
-        try:
-            body = await request.json()
-        except ValueError as e:
-            raise HTTPException(400, "The body is not valid JSON.") from e
+        body = await request.json()  # the JSON hygiene middleware has checked it
         if not isinstance(body, dict) or not isinstance(body.get("input"), dict):
             raise HTTPException(422, "The body needs an 'input' object.")
         cfg = body.get("config") or {}
-        if not isinstance(cfg, dict) or not isinstance(cfg.get("configurable") or {}, dict):
-            raise HTTPException(422, "'config' and 'config.configurable' must be objects.")
+        if not isinstance(cfg.get("configurable") or {}, dict):
+            raise HTTPException(422, "'config.configurable' must be an object.")
         backend = (cfg.get("configurable") or {}).get("backend")
         if backend is not None and backend not in CHOICES:
             raise HTTPException(422, f"config.configurable.backend must be one of: {', '.join(CHOICES)}.")
@@ -359,13 +222,13 @@ def create_app() -> FastAPI:
         except ValidationError as e:
             return await _domain_error(request, e)
         config = await customer_config({"configurable": dict(cfg.get("configurable") or {})}, request)
-        return EventSourceResponse(conversations.stream_events(req, config))
+        return EventSourceResponse(turn.bound.sse_events(req, config))
 
     add_routes(
-        app, assistant_chain, path="/assistant",
-        input_type=AssistantInput, output_type=AssistantOutput,
+        app, turn, path="/assistant",
+        input_type=AssistantRequest, output_type=AssistantOutput,
         per_req_config_modifier=customer_config, dependencies=[Depends(require_customer), Depends(count_request)],
-        enabled_endpoints=["invoke", "batch", "input_schema", "output_schema", "config_schema"],
+        enabled_endpoints=["invoke", "batch", "stream_events", "input_schema", "output_schema", "config_schema"],
     )
     add_routes(
         app, classify_chain, path="/classify",

@@ -297,7 +297,7 @@ def test_http_stream_reports_the_invoke_status(client, bank) -> None:
     assert "event: error" in text and '"status_code": 404' in text and "event: end" in text
     with client.stream("POST", "/assistant/stream", headers=BOB, json={"input": {"message": "hello"}}) as r:
         text = "".join(r.iter_text())
-    assert "event: answer_chunk" in text and '"status":"small_talk"' in text and "event: end" in text
+    assert 'event: data\r\ndata: {"answer_chunk"' in text and '"status":"small_talk"' in text and "event: end" in text
 
 
 # ----------------------------------------------------------------------------- the terminal chat

@@ -13,6 +13,10 @@ a lone UTF-16 surrogate (``"\\ud83d"``) in any string   422 (names the JSON path
 ``"config"`` that is not an object (a list of objects  422
 also allowed on ``/batch``)
 ``/batch`` with more than ``max_batch_items`` inputs   413
+a number that is not finite (``1e999``, anywhere)     400 (JSON has no infinity; Python would
+                                                       read it as ``inf`` and fail later)
+``config.configurable`` naming a field a request may  400 (only ``allowed_configurable``, e.g.
+not set (``customer_id``, ...)                         ``backend``: identity comes from auth)
 =====================================================  ======
 
 Well-formed surrogate pairs (``"\\ud83d\\ude00"``) decode to one character and pass, as do emoji
@@ -22,6 +26,7 @@ sequences joined by U+200D (zero-width joiner).
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -35,6 +40,13 @@ _RUN_ENDPOINTS = ("/invoke", "/batch", "/stream", "/stream_log", "/stream_events
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:24]} is out of range (not a finite number)")
+    return value
 
 
 def is_json_content_type(value: str | None) -> bool:
@@ -92,10 +104,12 @@ class JsonBodyMiddleware:
     so the body it reads is already bounded.
     """
 
-    def __init__(self, app: ASGIApp, *, max_depth: int, max_batch_items: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_depth: int, max_batch_items: int,
+                 allowed_configurable: frozenset[str] = frozenset({"backend"})) -> None:
         self.app = app
         self.max_depth = max_depth
         self.max_batch_items = max_batch_items
+        self.allowed_configurable = allowed_configurable
 
     def problem(self, path: str, body: bytes) -> tuple[int, str] | None:
         """(status, reason) for the first check ``body`` (sent to ``path``) fails, or None."""
@@ -109,7 +123,7 @@ class JsonBodyMiddleware:
         if depth > self.max_depth:
             return 400, f"JSON nested {depth} levels deep; at most {self.max_depth} allowed."
         try:
-            data = json.loads(text, parse_constant=_refuse_constant)
+            data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
         except json.JSONDecodeError as e:
             return 400, f"Malformed JSON: {e.msg} at line {e.lineno} column {e.colno}."
         except ValueError as e:
@@ -125,11 +139,21 @@ class JsonBodyMiddleware:
                 if not ok:
                     allowed = "an object or a list of objects" if batch else "an object"
                     return 422, f"config: must be {allowed} when given (got {type(cfg).__name__ if cfg is not None else 'null'})."
+                foreign = self.foreign_configurable(cfg if isinstance(cfg, list) else [cfg])
+                if foreign:
+                    return 400, (f"configurable field(s) {foreign} may not be set by a request; only "
+                                 f"{', '.join(repr(k) for k in sorted(self.allowed_configurable))} may.")
             inputs = data.get("inputs")
             if batch and isinstance(inputs, list) and len(inputs) > self.max_batch_items:
                 return 413, (f"Batch of {len(inputs)} inputs is too large: at most {self.max_batch_items} "
                              "(BANKING_MAX_BATCH_ITEMS).")
         return None
+
+    def foreign_configurable(self, configs: list[Any]) -> list[str]:
+        """The ``configurable`` keys of ``configs`` a request may not set, sorted."""
+        keys = {k for c in configs if isinstance(c, dict) and isinstance(c.get("configurable"), dict)
+                for k in c["configurable"]}
+        return sorted(keys - self.allowed_configurable)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
