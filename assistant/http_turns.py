@@ -54,6 +54,14 @@ DOMAIN_ERRORS = (ActionExpiredError, ActionNotFoundError, InvalidMessage, Unknow
 BackendChoice = Literal[tuple(CHOICES)]  # type: ignore[valid-type]
 
 
+class AnswerChunk(dict):
+    """One streamed piece of the answer, ``{"answer_chunk": str}``. Adding a chunk to another
+    gives the later one, so a traced stream's output is its last item, the whole output."""
+
+    def __add__(self, other: Any) -> Any:
+        return other
+
+
 def _pump(stream: Any, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue, stop: threading.Event) -> None:
     """Drive ``stream`` (a generator of LangGraph ``(mode, data)`` items) in this worker thread,
     handing items to ``queue`` on ``loop``; stop early when ``stop`` is set; always close the
@@ -146,8 +154,12 @@ class AssistantTurn(Runnable[AssistantInput, AssistantOutput]):
 
     async def ainvoke(self, input: AssistantInput | dict, config: RunnableConfig | None = None,
                       **kwargs: Any) -> AssistantOutput:
-        """One turn. A batch item's domain error becomes that item's ``status: "error"`` output;
-        otherwise errors propagate (mapped by the app's handlers)."""
+        """One turn (traced as one run: LangSmith, ``astream_events``). A batch item's domain
+        error becomes that item's ``status: "error"`` output; otherwise errors propagate (mapped
+        by the app's handlers)."""
+        return await self._acall_with_config(self._aturn, input, config, **kwargs)
+
+    async def _aturn(self, input: AssistantInput | dict, config: RunnableConfig) -> AssistantOutput:
         batch = ((config or {}).get("configurable") or {}).get("request_kind") == "batch"
         try:
             req = self._request(input, config or {})
@@ -163,9 +175,20 @@ class AssistantTurn(Runnable[AssistantInput, AssistantOutput]):
 
     # ------------------------------------------------------------------ stream
     async def astream(self, input: AssistantInput | dict, config: RunnableConfig | None = None,
-                      **kwargs: Any) -> AsyncIterator[dict[str, str] | AssistantOutput]:
-        """``{"answer_chunk": str}`` chunks as the answer streams, then the whole output. Raises
-        the domain errors as :meth:`ainvoke` does (before the first chunk for a bad request)."""
+                      **kwargs: Any) -> AsyncIterator[AnswerChunk | AssistantOutput]:
+        """``{"answer_chunk": str}`` chunks as the answer streams, then the whole output (traced
+        as one run whose output is that last one). Raises the domain errors as :meth:`ainvoke`
+        does (before the first chunk for a bad request)."""
+
+        async def one() -> AsyncIterator[AssistantInput | dict]:
+            yield input
+
+        async for chunk in self._atransform_stream_with_config(one(), self._astream_turn, config, **kwargs):
+            yield chunk
+
+    async def _astream_turn(self, inputs: AsyncIterator[AssistantInput | dict],
+                            config: RunnableConfig) -> AsyncIterator[AnswerChunk | AssistantOutput]:
+        input = [i async for i in inputs][-1]
         req = self._request(input, config or {})
         graph_config = self.turn_config(req, config or {})
         loop = asyncio.get_running_loop()
@@ -186,13 +209,13 @@ class AssistantTurn(Runnable[AssistantInput, AssistantOutput]):
                     mode, data = payload
                     if mode == "custom" and "answer_chunk" in data:
                         streamed = True
-                        yield {"answer_chunk": data["answer_chunk"]}
+                        yield AnswerChunk(answer_chunk=data["answer_chunk"])
                     elif mode == "values":
                         state = data
                 out = turn_output(state)
                 if not streamed:  # a turn that stopped for confirmation: its question, in the same chunks
                     for chunk in answer_chunks(out.answer):
-                        yield {"answer_chunk": chunk}
+                        yield AnswerChunk(answer_chunk=chunk)
                 yield out
             finally:
                 stop.set()  # the client went away, or the turn is over: the worker closes the stream
