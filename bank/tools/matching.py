@@ -75,16 +75,23 @@ def _significant(words: list[str]) -> list[str]:
     return [w for w in words if len(w) >= 3 and w not in _GENERIC]
 
 
-def name_matches(name: str, phrase: str) -> bool:
+def name_matches(name: str, phrase: str, *, every_word: bool = False) -> bool:
     """True when ``phrase`` (typed by the customer) names the stored ``name``: the whole phrase is
     close to the whole name, or one of its words is close (``fuzz.ratio >= NAME_MATCH_SCORE``) to a
-    significant word of the name (3+ letters, not ``Ltd``/``UK``/...)."""
+    significant word of the name (3+ letters, not ``Ltd``/``UK``/...).
+
+    ``every_word=True`` (payees: a person or business the customer pays): EVERY significant word
+    of the phrase must be close to a word of the name, so "Mark", "Tompson" and "jane doo" still
+    name "Mark Thompson" and "Jane Doe", but "Oakwood Homes" does not name "Oakwood Lettings"
+    (a different second word is a different payee)."""
     n_words, p_words = _norm_words(name), _norm_words(phrase)
     if not n_words or not p_words:
         return False
     if fuzz.ratio(" ".join(n_words), " ".join(p_words)) >= NAME_MATCH_SCORE:
         return True
-    return any(fuzz.ratio(p, n) >= NAME_MATCH_SCORE for p in _significant(p_words) for n in _significant(n_words))
+    wanted, stored = _significant(p_words), _significant(n_words)
+    close = [any(fuzz.ratio(p, n) >= NAME_MATCH_SCORE for n in stored) for p in wanted]
+    return bool(close) and (all(close) if every_word else any(close))
 
 
 def names_in_text(names: list[str], text: str) -> list[str]:

@@ -54,13 +54,13 @@ def payee_phrase(ctx: ToolContext, payees: list[Payee]) -> str | None:
 
 def resolve_payee(payees: list[Payee], phrase: str) -> PayeeMatch:
     """Which of ``payees`` ``phrase`` means: the exact name (case-insensitive), else the single
-    fuzzy match (``matching.name_matches``), else a full-name match scoring 95+ among several;
+    fuzzy match (``matching.name_matches`` with ``every_word``: every word typed fits the name), else a full-name match scoring 95+ among several;
     several otherwise -> ``ambiguous``; none -> the 3 ``closest`` by ``fuzz.WRatio``."""
     low = phrase.strip().casefold()
     exact = [p for p in payees if p.name.casefold() == low]
     if len(exact) == 1:
         return PayeeMatch(payee=exact[0])
-    fits = [p for p in payees if name_matches(p.name, phrase)]
+    fits = [p for p in payees if name_matches(p.name, phrase, every_word=True)]
     if len(fits) == 1:
         return PayeeMatch(payee=fits[0])
     if fits:
