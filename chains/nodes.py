@@ -273,6 +273,28 @@ def tool_output(result: Any, decision: Any) -> AssistantOutput:
                            **decision.classification.output_fields())
 
 
+def answer_read_only(state: AssistantState, config: RunnableConfig) -> tuple[list[dict[str, Any]], list[QueuedRequest]]:
+    """With a proposal waiting: the outputs already given this turn plus the answers of the
+    queued requests that change nothing (each tool run with ``may_propose=False``), and the
+    queued requests still waiting (those that would propose, or need a detail), in order."""
+    done, waiting = list(state.get("done") or []), []
+    cid = TurnContext.from_config(config).customer_id
+    for queued in state.get("queue") or []:
+        part = {**state, "request": state["request"].model_copy(update={"text": queued.text}), "decision": queued.decision}
+        slots = extract(part, config)["slots"]
+        try:
+            result = run_tool(get_engine(), cid, queued.decision.classification.intent, queued.text,
+                              slots=slots, may_propose=False)
+        except ProposalRefused:
+            waiting.append(queued)
+            continue
+        if result.slot_request:
+            waiting.append(queued)
+        else:
+            done.append(as_json(tool_output(result, queued.decision)))
+    return done, waiting
+
+
 def tool(state: AssistantState, config: RunnableConfig) -> dict[str, Any]:
     """Run the intent's banking tool for the authenticated customer with the turn's slots. An
     intent inferred from context may not propose a state change the message alone did not ask
@@ -298,12 +320,13 @@ def tool(state: AssistantState, config: RunnableConfig) -> dict[str, Any]:
         form = Form(intent=intent, slots=slots)
     if not out.pending_confirmation:
         return {"output": as_json(out), "form": form}
-    if state.get("done"):
-        out = out.model_copy(update={"answer": combined_answer(state["done"], out.answer)})
+    done, waiting = answer_read_only(state, config)  # the reply also answers the later read-only requests
+    if done:
+        out = out.model_copy(update={"answer": combined_answer(done, out.answer)})
     out = with_notice(out, state.get("notice"))  # the question goes into the conversation before the interrupt
     record(state, config, out)
     return {"output": as_json(out), "messages": [assistant_message(out)], "pending": out.pending_confirmation,
-            "proposal": decision.classification, "form": form,
+            "proposal": decision.classification, "form": form, "done": done, "queue": waiting,
             "context": request.text if not state.get("contextual") else state.get("context")}
 
 
