@@ -148,9 +148,16 @@ def terminal_safe(text: str) -> str:
 def _print_turn(out: dict) -> None:
     # Answers carry third-party text (merchant names, payees, references): never markup, never
     # terminal escape sequences.
+    from assistant.ui_text import handoff_summary, slot_options
+
     console.print(Text.assemble(("assistant> ", "bold green"), terminal_safe(out["answer"])), highlight=False)
     for i, choice in enumerate(out.get("choices") or [], start=1):
         console.print(Text(f"  {i}) {terminal_safe(choice['title'])}", style="cyan"), highlight=False)
+    for i, option in enumerate(slot_options(out), start=1):  # a question for a missing detail
+        console.print(Text(f"  {i}) {terminal_safe(option)}", style="cyan"), highlight=False)
+    queue = handoff_summary(out)
+    if queue:
+        console.print(Text(f"  {terminal_safe(queue)}", style="yellow"), highlight=False)
     if out.get("intent"):
         label = "intent" if out["status"] not in ("out_of_scope", "clarify") else "top guess"
         console.print(
@@ -198,7 +205,10 @@ def cmd_chat(args: argparse.Namespace) -> int:
     backend = args.backend or get_settings().backend
     if backend == "custom":
         ensure_custom_model()
+    from assistant.ui_text import option_reply, slot_options
+
     conversation = Conversation(demo_customer_id(args.customer), args.backend)
+    options: list[str] = []  # the options of the last question for a missing detail
     console.print(
         f"[bold]Banking assistant[/bold] - signed in as demo customer [bold]{args.customer}[/bold], "
         f"backend [bold]{backend}[/bold]. Type your question; 'quit' to leave."
@@ -213,6 +223,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
             return 0
         if not message.strip():
             continue
+        message, options = option_reply(message, options), []
         try:
             out = conversation.say(message, chosen_intent=conversation.pick(message))
         except Exception as e:  # noqa: BLE001 - one line from the shared error table; the chat goes on
@@ -223,9 +234,10 @@ def cmd_chat(args: argparse.Namespace) -> int:
             err.print(Text(view.detail, style="red"), highlight=False)
             continue
         _print_turn(out)
+        options = slot_options(out)
         if out.get("pending_confirmation"):
             console.print("[yellow]  Reply 'yes' to confirm or 'no' to leave it.[/yellow]")
-        elif out.get("choices"):
+        elif out.get("choices") or options:
             console.print("[yellow]  Reply with a number to pick one, or say more.[/yellow]")
 
 
@@ -245,7 +257,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from assistant.http_limits import uvicorn_options
 
-    uvicorn.run("assistant.server:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+    uvicorn.run("assistant.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
                 **uvicorn_options(get_settings()))
     return 0
 

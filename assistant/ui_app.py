@@ -20,6 +20,10 @@
   that hasn't arrived"), not by its first message ("hi"), as soon as that turn is answered.
 - Clarifying questions carry one button per choice (plus "Something else"); a click sends the
   chosen intent (graph input ``chosen_intent``) with the original message.
+- A question for a missing detail (status ``slot_required``, e.g. "Mark Thompson or Mark
+  Ellis?") carries one button per option of its ``slot_request``; a click sends the option's text
+  as the customer's next message (echoed as their reply). A hand-over (status ``handoff``) ends
+  with a plain line naming the ticket and the queue position.
 - State-changing tools stop at the graph's interrupt; buttons worded for the action and the
   number of cards (or a typed yes/no) resume it with ``{"approve": bool}``; the choice is echoed
   in the chat as the customer's reply.
@@ -30,25 +34,23 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
 import chainlit as cl
 from chainlit.data import get_data_layer
-from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
 from chainlit.input_widget import Select, Switch
-from langchain_core.messages import HumanMessage
 from langgraph.types import Command
 from sqlalchemy import select
 
 from assistant.errors import view_of
 from assistant.http_limits.login import LoginThrottle
+from assistant.ui_history import TITLE_KEY, HistoryDataLayer, data_layer_for  # noqa: F401 - re-exported
 from assistant.settings import get_settings
 from assistant.ui import (
-    API_KEY_USERNAMES, STARTERS, answer_markdown, async_database_url, backend_options, button_label, clarify_choices,
-    confirmation_labels, create_chainlit_tables, escape_markdown, settings_choice, technical_markdown, thread_title,
-    understood_line,
+    API_KEY_USERNAMES, STARTERS, answer_markdown, backend_options, button_label, clarify_choices,
+    confirmation_labels, create_chainlit_tables, escape_markdown, handoff_summary, settings_choice, slot_options,
+    technical_markdown, thread_title, understood_line,
 )
 from bank.auth import authenticate_key, authenticate_password
 from bank.store import Customer, get_engine, session_scope
@@ -69,60 +71,6 @@ RESUME_DELAY_S = 1.0
 
 DETAILS_STEP = "Technical details"
 """Name of the operator-view step under each answer."""
-
-
-# ----------------------------------------------------------------------------- history (data layer)
-def _json(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return {}
-    return value
-
-
-class HistoryDataLayer(SQLAlchemyDataLayer):
-    """Chainlit's SQLAlchemy data layer on the project's database (SQLite or PostgreSQL). The
-    tables keep JSON as text (portable schema, assistant/ui.py ``chainlit_tables``), so threads
-    read back have their ``metadata``/``generation`` decoded into dicts here."""
-
-    async def get_all_user_threads(self, user_id: str | None = None, thread_id: str | None = None):
-        threads = await super().get_all_user_threads(user_id=user_id, thread_id=thread_id)
-        for t in threads or []:
-            t["metadata"] = _json(t.get("metadata")) or {}
-            t["tags"] = _json(t.get("tags")) or []
-            for st in t.get("steps") or []:
-                st["metadata"] = _json(st.get("metadata")) or {}
-                st["generation"] = _json(st.get("generation")) or None
-        return threads
-
-    async def update_thread(self, thread_id: str, name: str | None = None, user_id: str | None = None,
-                            metadata: dict | None = None, tags: list[str] | None = None) -> None:
-        """Chainlit's upsert, except that a thread already titled by its understood request
-        (metadata ``title``, see :meth:`set_title`) keeps that title: Chainlit names a thread
-        after its first message, possibly after the title was set."""
-        if name is not None and not (metadata or {}).get(TITLE_KEY):
-            rows = await self.execute_sql(query='SELECT "metadata" FROM threads WHERE "id" = :id',
-                                          parameters={"id": thread_id})
-            kept = (_json(rows[0].get("metadata")) or {}).get(TITLE_KEY) if isinstance(rows, list) and rows else None
-            name = kept or name
-        await super().update_thread(thread_id, name=name, user_id=user_id, metadata=metadata, tags=tags)
-
-    async def set_title(self, thread_id: str, title: str) -> None:
-        """Name thread ``thread_id`` ``title`` (kept from then on, see :meth:`update_thread`)."""
-        await self.update_thread(thread_id, name=title, metadata={TITLE_KEY: title})
-
-
-TITLE_KEY = "understood_title"
-"""Thread metadata key holding the title set from the first understood request."""
-
-
-def data_layer_for(database_url: str) -> HistoryDataLayer:
-    """The history store on the database of the (synchronous) SQLAlchemy ``database_url``; its
-    tables must exist (assistant/ui.py ``create_chainlit_tables``)."""
-    url = async_database_url(database_url)
-    connect_args = {"timeout": 30} if url.startswith("sqlite") else {}  # seconds to wait for a write lock
-    return HistoryDataLayer(conninfo=url, connect_args=connect_args)
 
 
 @cl.data_layer
@@ -250,9 +198,13 @@ async def _clear_actions() -> None:
 
 
 def _content(output: dict[str, Any], answer: str) -> str:
-    """The message Markdown: the escaped answer, led by the plain "Understood: ..." line."""
+    """The message Markdown: the escaped answer, led by the plain "Understood: ..." line and,
+    for a hand-over, followed by the ticket and queue-position line."""
     line = understood_line(output)
     body = answer_markdown(answer)
+    queue = handoff_summary(output)
+    if queue:
+        body += f"\n\n*{escape_markdown(queue)}*"
     return f"*{escape_markdown(line)}*\n\n{body}" if line else body
 
 
@@ -285,6 +237,17 @@ async def _offer_choices(output: dict[str, Any], message: cl.Message) -> None:
     actions = [cl.Action(name="choose_intent", payload={"intent": c["intent"], "label": button_label(c["title"])},
                          label=button_label(c["title"])) for c in choices]
     actions.append(cl.Action(name="choose_other", payload={}, label="Something else", icon="message-circle"))
+    cl.user_session.set("actions", actions)
+    message.actions = actions
+    await message.update()
+
+
+async def _offer_options(output: dict[str, Any], message: cl.Message) -> None:
+    """One button per option of a question for a missing detail (status slot_required)."""
+    options = slot_options(output)
+    if not options:
+        return
+    actions = [cl.Action(name="choose_option", payload={"text": o}, label=o) for o in options]
     cl.user_session.set("actions", actions)
     message.actions = actions
     await message.update()
@@ -327,6 +290,8 @@ async def run_turn(payload: Any) -> None:
     await _show_details(state, output, answer)
     if output.get("status") == "clarify":
         await _offer_choices(output, answer)
+    elif output.get("status") == "slot_required":
+        await _offer_options(output, answer)
 
 
 async def _title_thread(output: dict[str, Any]) -> None:
@@ -349,14 +314,31 @@ async def _echo(label: str) -> None:
     await cl.Message(content=label, type="user_message", author=user.display_name or user.identifier).send()
 
 
+async def _send_text(text: str) -> None:
+    """``text`` as the customer's next message: it answers a waiting confirmation (or becomes a
+    new request there), else it is a new message (which fills an open request's detail)."""
+    pending = await conversations.apending(_config())
+    if pending:
+        await run_turn(Command(resume=text))
+    else:
+        await run_turn(message_input(text))
+
+
 @cl.on_message
 async def on_message(message: cl.Message) -> None:
     await _clear_actions()
-    pending = await conversations.apending(_config())
-    if pending:  # a typed reply answers the waiting confirmation (or becomes a new request)
-        await run_turn(Command(resume=message.content))
-    else:
-        await run_turn(message_input(message.content))
+    await _send_text(message.content)
+
+
+@cl.action_callback("choose_option")
+async def on_option(action: cl.Action) -> None:
+    """A clicked option of a question for a missing detail, sent as the customer's reply."""
+    text = str(action.payload.get("text") or "")
+    await _clear_actions()
+    if not text.strip():
+        return
+    await _echo(text)
+    await _send_text(text)
 
 
 @cl.action_callback("confirm")

@@ -71,11 +71,16 @@ def _title(label: str) -> str:
     return intent_title(label)
 
 
+UNDERSTOOD_STATUSES = ("answered", "confirmation_required", "slot_required", "handoff")
+"""Statuses of a turn whose message reached a banking tool (led by the "Understood: ..." line)."""
+
+
 def understood_line(output: dict[str, Any]) -> str | None:
     """The customer's plain account of a turn, e.g. ``"Understood: a card that hasn't arrived"``:
-    only when the message reached a banking tool (status answered / confirmation_required);
-    None for out-of-scope, clarifying questions, small talk and yes/no replies."""
-    if output.get("status") not in ("answered", "confirmation_required") or not output.get("intent"):
+    only when the message reached a banking tool (status answered / confirmation_required /
+    slot_required, a question for a missing detail / handoff, passed to a person); None for
+    out-of-scope, clarifying questions, small talk and yes/no replies."""
+    if output.get("status") not in UNDERSTOOD_STATUSES or not output.get("intent"):
         return None
     return f"Understood: {_title(output['intent'])}"
 
@@ -87,6 +92,40 @@ def clarify_choices(output: dict[str, Any]) -> list[dict[str, str]]:
         return []
     choices = output.get("choices") or [{"intent": r["intent"]} for r in (output.get("ranking") or [])[:3]]
     return [{"intent": c["intent"], "title": c.get("title") or _title(c["intent"])} for c in choices]
+
+
+def slot_options(output: dict[str, Any]) -> list[str]:
+    """The options of a question for a missing detail (status slot_required), e.g.
+    ``["Mark Thompson", "Mark Ellis"]``; [] for a free-text question or any other turn. Each is
+    third-party text (payee and merchant names): show it as plain text only."""
+    if output.get("status") != "slot_required":
+        return []
+    options = (output.get("slot_request") or {}).get("options") or []
+    return [str(o) for o in options if str(o).strip()]
+
+
+def option_reply(line: str, options: list[str]) -> str:
+    """The text to send for a typed reply: option number ``line`` ("1", "2.", "2)") of the last
+    question's ``options`` (:func:`slot_options`) becomes that option's text; any other line is
+    returned as typed (the terminal chat numbers the options)."""
+    text = line.strip().rstrip(".)")
+    if text.isdigit() and 1 <= int(text) <= len(options):
+        return options[int(text) - 1]
+    return line
+
+
+def handoff_summary(output: dict[str, Any]) -> str | None:
+    """The hand-over in one plain line from ``output["data"]["handoff"]`` (``{ticket_id,
+    position, expected_wait_min}``), e.g. ``"Ticket #3: number 1 in the queue, expected wait
+    about 4 minutes."``; None for any other turn."""
+    h = (output.get("data") or {}).get("handoff") if output.get("status") == "handoff" else None
+    if not isinstance(h, dict) or h.get("position") is None:
+        return None
+    line = f"Ticket #{h.get('ticket_id')}: number {h['position']} in the queue"
+    wait = h.get("expected_wait_min")
+    if wait is not None:
+        line += f", expected wait about {wait} minute" + ("" if wait == 1 else "s")
+    return line + "."
 
 
 def button_label(title: str) -> str:
@@ -107,15 +146,39 @@ _CONFIRM_LABELS: dict[str, tuple[str, str, str, str]] = {
                         "Yes, cancel the transfers", "No, let them go ahead"),
     "terminate_account": ("Yes, close my account", "No, keep my account",
                           "Yes, close my accounts", "No, keep my accounts"),
+    "send_payment": ("Yes, send it", "No, don't send it", "Yes, send it", "No, don't send it"),
+    "add_payee": ("Yes, add the payee", "No, don't add it", "Yes, add the payee", "No, don't add it"),
+    "top_up_account": ("Yes, top up", "No, don't top up", "Yes, top up", "No, don't top up"),
+    "open_dispute": ("Yes, open the dispute", "No, don't open it", "Yes, open the dispute", "No, don't open it"),
 }
+
+
+def _amount_text(slots: dict[str, Any]) -> str | None:
+    """``slots``' amount and currency as the customer reads it ("£40.00", "€1,250.50", with
+    Babel's en_GB currency format), or None when either is missing or not a number."""
+    from decimal import Decimal, InvalidOperation
+
+    from babel.numbers import UnknownCurrencyFormatError, format_currency
+
+    amount, currency = slots.get("amount"), slots.get("currency")
+    if not amount or not currency:
+        return None
+    try:
+        return format_currency(Decimal(str(amount)), str(currency), locale="en_GB")
+    except (InvalidOperation, ValueError, UnknownCurrencyFormatError):
+        return None
 
 
 def confirmation_labels(pending: dict[str, Any], data: dict[str, Any] | None = None) -> tuple[str, str]:
     """(yes, no) button labels for a proposed action, worded for the number of cards involved:
     ``pending`` is ``{action_id, action, description}``; ``data`` the tool's data (its
-    ``cards`` list, or ``card``, gives the count). Unknown actions get "Yes, go ahead" /
-    "No, leave it"."""
+    ``cards`` list, or ``card``, gives the count). A payment names its amount from
+    ``data["slots"]`` ("Yes, send £40.00" / "No, don't send it"). Unknown actions get
+    "Yes, go ahead" / "No, leave it"."""
     data = data or {}
+    if pending.get("action") == "send_payment":
+        amount = _amount_text(data.get("slots") or {})
+        return (f"Yes, send {amount}" if amount else "Yes, send it"), "No, don't send it"
     n = len(data["cards"]) if isinstance(data.get("cards"), list) and pending.get("action") == "freeze_card" else 1
     yes1, no1, yes_n, no_n = _CONFIRM_LABELS.get(pending.get("action", ""), ("Yes, go ahead", "No, leave it") * 2)
     if n == 2 and pending.get("action") == "freeze_card":
