@@ -75,3 +75,108 @@ def test_bad_input_gives_a_message_and_exit_2(trained_custom_model_dir, argv, ne
 def test_unavailable_backend_exits_1(trained_custom_model_dir, capsys) -> None:
     assert main(["ask", "where is my card", "--backend", "gemini"]) == 1
     assert "gemini" in capsys.readouterr().err.lower()
+
+
+# ----------------------------------------------------------------------------- issue 16 requests
+@pytest.fixture()
+def fake_chat(session_home, monkeypatch):
+    """``banking-assistant chat`` on a freshly seeded bank with the fake intent backend
+    (tests/fake_backend.py) as "custom" and its own thresholds (not the zero ones above): the
+    replies to an open request ("40 pounds") are ranked as a real backend may rank them.
+    Returns ``chat(lines) -> stdout``."""
+    from fake_backend import FakeIntentModel
+
+    import assistant.cli as cli
+    from assistant.conversations import Conversations
+    from assistant.settings import get_settings
+    from bank.seed import seed_demo
+    from bank.store import create_schema, get_engine
+    from models import registry
+
+    for key in ("BANKING_OOS_THRESHOLD", "BANKING_CLARIFY_THRESHOLD"):
+        monkeypatch.delenv(key, raising=False)
+    get_settings.cache_clear()
+    create_schema(get_engine())
+    seed_demo(get_engine(), reset=True)
+    cli.Conversation.reset()
+    registry.reset_backends()
+    registry._instances["custom"] = FakeIntentModel()
+    cli.Conversation._holder = Conversations(intent_chain=FakeIntentModel())
+    monkeypatch.setattr(cli, "ensure_custom_model", lambda progress=True: None)
+
+    def chat(lines: list[str], capsys) -> str:
+        answers = iter([*lines, "quit"])
+        monkeypatch.setattr(cli.console, "input", lambda prompt="": next(answers))
+        assert main(["chat", "--customer", "alice"]) == 0
+        return capsys.readouterr().out
+
+    yield chat
+    cli.Conversation.reset()
+    registry.reset_backends()
+
+
+def _alice_payments() -> tuple[list[tuple], object]:
+    """(alice's outgoing transfers as (payee, amount, currency) in id order, her GBP balance)."""
+    from sqlalchemy import select
+
+    from bank.store import Account, Customer, Transfer, get_engine, session_scope
+
+    with session_scope(get_engine()) as s:
+        cid = s.scalar(select(Customer.id).where(Customer.username == "alice"))
+        rows = s.execute(select(Transfer.beneficiary_name, Transfer.amount, Transfer.currency)
+                         .join(Account, Transfer.account_id == Account.id)
+                         .where(Account.customer_id == cid, Transfer.direction == "outgoing").order_by(Transfer.id)).all()
+        gbp = s.scalar(select(Account.balance).where(Account.customer_id == cid, Account.currency == "GBP"))
+    return [tuple(r) for r in rows], gbp
+
+
+def test_chat_payment_asked_corrected_and_confirmed(fake_chat, capsys) -> None:
+    from decimal import Decimal
+
+    before, balance = _alice_payments()
+    out = fake_chat(["send money to Northside Energy", "40 pounds", "no, make it 45", "yes"], capsys)
+    assert "How much would you like to send to Northside Energy?" in out
+    assert "Send £40.00 to Northside Energy (GB33 **** 5555)" in out  # proposed ...
+    assert "Send £45.00 to Northside Energy (GB33 **** 5555)" in out  # ... corrected and proposed again
+    assert "Done: £45.00 sent to Northside Energy" in out
+    after, balance_after = _alice_payments()
+    assert after[:-1] == before and after[-1] == ("Northside Energy", Decimal("45.00"), "GBP")  # one payment, 45
+    assert balance_after == balance - Decimal("45.00")
+
+
+def test_chat_numbers_the_options_and_a_number_picks_one(fake_chat, capsys) -> None:
+    from decimal import Decimal
+
+    before, balance = _alice_payments()
+    out = fake_chat(["send £20 to Mark", "2", "yes"], capsys)
+    assert "Mark Thompson or Mark Ellis?" in out
+    assert "  1) Mark Thompson" in out and "  2) Mark Ellis" in out
+    assert "Reply with a number to pick one" in out
+    assert "Done: £20.00 sent to Mark Ellis" in out
+    after, balance_after = _alice_payments()
+    assert after[:-1] == before and after[-1] == ("Mark Ellis", Decimal("20.00"), "GBP")
+    assert balance_after == balance - Decimal("20.00")
+
+
+def test_chat_hand_over_prints_the_queue_position(fake_chat, capsys) -> None:
+    import re
+
+    out = fake_chat(["can I talk to a person?"], capsys)
+    assert re.search(r"Ticket #\d+: number \d+ in the queue, expected wait about \d+ minutes?\.", out), out
+    assert "status=handoff" in out
+
+
+def test_chat_options_show_payee_names_as_typed_not_as_markup(fake_chat, capsys) -> None:
+    """A payee name is third-party text: rich markup in it is printed as those characters (the
+    database already turns control characters into spaces, bank/columns.py ThirdPartyText)."""
+    from sqlalchemy import select
+
+    from bank.models_extra import Payee
+    from bank.store import Customer, get_engine, session_scope
+
+    with session_scope(get_engine()) as s:
+        cid = s.scalar(select(Customer.id).where(Customer.username == "alice"))
+        p = s.scalar(select(Payee).where(Payee.customer_id == cid, Payee.name == "Mark Ellis"))
+        p.name = "Mark [bold]Ellis[/bold]"
+    out = fake_chat(["send £20 to Mark"], capsys)
+    assert "  2) Mark [bold]Ellis[/bold]" in out, out
