@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
@@ -46,11 +45,8 @@ from bank.auth import Principal, authenticate_key
 from bank.store import create_schema, get_engine
 from chains.arms import CHOICES
 from chains.assistant import AssistantInput, AssistantOutput, AssistantRequest, RankedIntent, validate_message
-from chains.backends import available_backends, get_backend
+from chains.backends import get_backend
 from chains.intent import build_intent_chain
-from chains.live import add_listener, remove_listener
-from chains.policies import arm_models
-from evals.benchmark import BenchmarkScheduler, LiveLog, summarise_log
 
 log = logging.getLogger(__name__)
 _bearer = HTTPBearer(auto_error=False)
@@ -108,11 +104,6 @@ def require_operator(principal: Principal = Depends(require_principal)) -> Princ
     return principal
 
 
-def available_models() -> dict[str, Any]:
-    """name -> backend instance for every backend that reports itself available."""
-    return {name: get_backend(name) for name, v in available_backends().items() if v["available"]}
-
-
 def _warm_up_gemini() -> None:
     gemini = get_backend("gemini")
     if gemini.availability()[0]:
@@ -156,16 +147,17 @@ def create_app() -> FastAPI:
 
         torch.set_num_threads(settings.torch_threads)  # e.g. 1 on a shared host: see README
     create_schema(get_engine())
-    scheduler = BenchmarkScheduler(settings, get_models=lambda: {**available_models(), **arm_models()})
     threading.Thread(target=_warm_up_gemini, name="gemini-warm-up", daemon=True).start()
-
-    def count_request(request: Request) -> None:
-        """Every N-th assistant/classify call starts a background benchmark round."""
-        if request.method == "POST":
-            scheduler.record_request()
 
     app = FastAPI(title="Banking assistant", version="0.1.0",
                   description="BANKING77 intent recognition with three backends and banking tools.")
+    app.state.request_hooks = []  # called on every assistant/classify POST (the entry point adds the benchmark's)
+
+    def count_request(request: Request) -> None:
+        """Run the request hooks (e.g. every N-th call starts a benchmark round: evals/attach.py)."""
+        if request.method == "POST":
+            for hook in app.state.request_hooks:
+                hook()
 
     async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
         view = view_of(exc)
@@ -177,18 +169,7 @@ def create_app() -> FastAPI:
 
     install_http_limits(app, settings)
     install_metrics(app)  # outermost: counts the limits' answers too; GET /metrics
-    if scheduler.every or settings.rollout or settings.shadow:  # live and shadow rows in the benchmark log
-        live_log = LiveLog(scheduler)
-        add_listener(live_log)
-        app.router.add_event_handler("shutdown", lambda: remove_listener(live_log))
     app.include_router(health_router(settings.backend, require_operator))
-
-    app.state.benchmarks = scheduler
-
-    @app.get("/benchmarks")
-    def benchmarks(_: Principal = Depends(require_operator)) -> dict[str, Any]:
-        """Summary of the benchmark log: one row per backend (operator key only)."""
-        return {"every": scheduler.every, "log": str(scheduler.log_path), "backends": summarise_log(scheduler.log_path)}
 
     intent_chain = bounded(build_intent_chain(), settings.max_concurrent_inference)
     classify_chain = (
@@ -246,4 +227,4 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
 
     from assistant.http_limits import uvicorn_options
 
-    uvicorn.run(create_app(), host=host, port=port, **uvicorn_options(get_settings()))
+    uvicorn.run("assistant.app:create_app", factory=True, host=host, port=port, **uvicorn_options(get_settings()))

@@ -51,13 +51,9 @@ from langchain_core.runnables import Runnable
 from langgraph.graph import END, START, StateGraph
 
 from chains.assistant import AssistantInput, AssistantOutput
-from chains.checkpoint import (  # noqa: F401 - re-exported for the interfaces
-    apending_confirmation, open_async_checkpointer, open_checkpointer, pending_confirmation,
-)
-from chains.identity import authenticated_customer_id  # noqa: F401 - re-exported
-from chains.nodes import (  # noqa: F401 - answer_chunks, plausible_continuation re-exported
-    Classify, after_classify, after_guard, after_tool, answer_chunks, apply_guard, confirm, intake,
-    next_request, plausible_continuation, respond, settle, tool,
+from chains.nodes import (
+    Classify, after_classify, after_guard, after_tool, apply_guard, confirm, intake, next_request, respond, settle,
+    tool,
 )
 from chains.state import AssistantState, InputState
 

@@ -59,7 +59,8 @@ def cmd_eval_conversations(args: argparse.Namespace, settings: Any, factory: Cal
     if not models:
         _err(f"none of the requested backends ({', '.join(names) or 'none'}) is available.")
         return 1
-    from chains.graph import build_graph, open_checkpointer
+    from chains.checkpoint import open_checkpointer
+    from chains.graph import build_graph
 
     summaries: dict[str, dict[str, Any]] = {}
     with throwaway_bank() as engine, open_checkpointer() as saver:

@@ -22,7 +22,7 @@ def client(trained_custom_model_dir):
     routing does not depend on how confident a 6-epoch model is; test_guard_* pin them high."""
     from bank.seed import seed_demo
     from bank.store import get_engine
-    from assistant.server import create_app
+    from assistant.app import create_app
     from assistant.settings import get_settings
 
     with pytest.MonkeyPatch.context() as mp:
@@ -207,7 +207,7 @@ def test_stream_endpoint_yields_the_answer(client: TestClient) -> None:
 
 def test_benchmark_runs_every_n_requests(trained_custom_model_dir, monkeypatch) -> None:
     """2N requests through the API -> exactly 2 benchmark rounds in the JSONL log."""
-    from assistant.server import create_app
+    from assistant.app import create_app
     from assistant.settings import get_settings
     from bank.seed import seed_demo
     from bank.store import create_schema, get_engine

@@ -62,7 +62,7 @@ def bank(session_home):
 
 @pytest.fixture()
 def client(bank):
-    from assistant.server import create_app
+    from assistant.app import create_app
 
     with TestClient(create_app(), raise_server_exceptions=False) as c:
         yield c
@@ -124,7 +124,8 @@ def test_a_stale_clarify_choice_is_refused(bank) -> None:
     from langchain_core.messages import HumanMessage
 
     from bank.store import get_engine
-    from chains.graph import build_graph, open_checkpointer
+    from chains.checkpoint import open_checkpointer
+    from chains.graph import build_graph
     from chains.guard import UnknownChoice
 
     with session_scope(get_engine()) as s:

@@ -46,7 +46,8 @@ def test_a_follow_up_says_what_it_was_taken_to_mean(graph, bank) -> None:  # noq
 
 
 def test_the_backend_is_chosen_per_request_not_remembered(bank) -> None:  # noqa: F811
-    from chains.graph import build_graph, open_checkpointer
+    from chains.checkpoint import open_checkpointer
+    from chains.graph import build_graph
     from models import registry as backends
 
     backends._instances["peft"] = FakePeft()

@@ -25,7 +25,7 @@ DAVE = {"Authorization": "Bearer demo-dave-key"}
 
 @pytest.fixture(scope="module")
 def client(session_home):
-    from assistant.server import create_app
+    from assistant.app import create_app
     from bank.seed import seed_demo
     from bank.store import create_schema, get_engine
 

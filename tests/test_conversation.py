@@ -74,7 +74,8 @@ def transfer_statuses(customer_id: int) -> dict[str, str]:
 # ----------------------------------------------------------------------------- the graph
 @pytest.fixture()
 def graph(bank):
-    from chains.graph import build_graph, open_checkpointer
+    from chains.checkpoint import open_checkpointer
+    from chains.graph import build_graph
 
     with open_checkpointer() as saver:
         yield build_graph(checkpointer=saver, intent_chain=FakeIntentModel())
@@ -221,7 +222,7 @@ def test_a_choice_that_was_not_offered_is_refused(graph, bank) -> None:
 # ----------------------------------------------------------------------------- the HTTP API
 @pytest.fixture()
 def client(bank):
-    from assistant.server import create_app
+    from assistant.app import create_app
 
     with TestClient(create_app()) as c:
         yield c

@@ -27,7 +27,8 @@ def e2e(session_home):
     """(graph, engine, reseed, customer ids) with the fake backend registered as "custom"."""
     from bank.seed import seed_demo
     from bank.store import Customer, create_schema, get_engine, session_scope
-    from chains.graph import build_graph, open_checkpointer
+    from chains.checkpoint import open_checkpointer
+    from chains.graph import build_graph
     from models import registry as backends
 
     engine = get_engine()

@@ -26,7 +26,8 @@ def ids(trained_custom_model_dir) -> dict[str, int]:
 
 @pytest.fixture()
 def graph(ids):
-    from chains.graph import build_graph, open_checkpointer
+    from chains.checkpoint import open_checkpointer
+    from chains.graph import build_graph
 
     with open_checkpointer() as saver:
         yield build_graph(checkpointer=saver)
@@ -70,7 +71,7 @@ def test_lost_card_stops_for_confirmation_then_yes_freezes_it(graph, ids) -> Non
     assert out["output"]["status"] == "confirmation_required" and out["output"]["intent"] == "lost_or_stolen_card"
     assert cards(alice) == before
     assert action_status(intr.value["action_id"]) == "pending"
-    from chains.graph import pending_confirmation
+    from chains.checkpoint import pending_confirmation
 
     assert pending_confirmation(graph, config)["action_id"] == intr.value["action_id"]
 
@@ -140,7 +141,7 @@ def test_a_different_request_instead_of_an_answer_changes_nothing(graph, ids) ->
 
 
 def test_identity_comes_from_authentication_only(graph, ids) -> None:
-    from chains.graph import authenticated_customer_id
+    from chains.identity import authenticated_customer_id
 
     with pytest.raises(PermissionError):
         say(graph, cfg(None), "where is my card")

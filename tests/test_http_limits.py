@@ -37,7 +37,7 @@ def seeded(trained_custom_model_dir) -> None:
 def make_client(seeded, monkeypatch) -> Iterator[Callable[..., TestClient]]:
     """``make_client(VAR=value, ...)``: a started app built with those ``BANKING_*`` settings
     (fresh rate-limit counters each time), closed after the test."""
-    from assistant.server import create_app
+    from assistant.app import create_app
     from assistant.settings import get_settings
 
     opened: list[TestClient] = []
@@ -276,7 +276,7 @@ def test_health_details_need_an_operator_key(client: TestClient, trained_custom_
 
 
 def test_playground_is_not_served_nor_advertised(seeded, capsys) -> None:
-    from assistant.server import create_app
+    from assistant.app import create_app
     from assistant.settings import get_settings
 
     get_settings.cache_clear()

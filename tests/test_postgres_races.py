@@ -14,7 +14,7 @@ the cap (3 physical, 5 virtual) and charge the extra-card fee once.
 Payments to saved payees (issue 16): two payments that together pass the balance, and three
 that together pass the daily outgoing limit, confirmed at once -> only those that fit are sent.
 
-Also the LangGraph checkpointer (``chains.graph.open_checkpointer``) on both databases: a thread
+Also the LangGraph checkpointer (``chains.checkpoint.open_checkpointer``) on both databases: a thread
 interrupted for confirmation in one checkpointer connection is resumed from another.
 """
 

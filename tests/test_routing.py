@@ -20,7 +20,8 @@ from chains.arms import assign_arm, parse_arm, parse_rollout, stable_bucket
 from chains.live import ShadowRunner, add_listener, remove_listener
 from chains.policies import CascadeIntentModel, RolloutIntentModel, get_arm
 from chains.routing import RoutedChain
-from evals.benchmark import BenchmarkScheduler, LiveLog, read_log, summarise_log
+from evals.bench_log import read_log, summarise_log
+from evals.benchmark import BenchmarkScheduler, LiveLog
 from evals.runner import evaluate_model
 from fake_backend import FakeIntentModel
 from models.base import IntentChatModel, IntentPrediction
@@ -275,7 +276,7 @@ def app_client(session_home, monkeypatch):
     the cascade (here custom alone), shadow arm the cascade; the benchmark log emptied first."""
     from fastapi.testclient import TestClient
 
-    from assistant.server import create_app
+    from assistant.app import create_app
     from assistant.settings import get_settings
     from bank.seed import seed_demo
     from bank.store import get_engine

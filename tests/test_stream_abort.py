@@ -47,7 +47,7 @@ from fake_backend import FakeIntentModel
 from chains.backends import get_backend
 from bank.seed import seed_demo
 from bank.store import create_schema, get_engine
-from assistant.server import create_app
+from assistant.app import create_app
 
 create_schema(get_engine())
 seed_demo(get_engine(), reset=True)

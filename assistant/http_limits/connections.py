@@ -17,7 +17,7 @@ for as long as the client liked. Two additions close that:
 ``--workers N``): those limits, and the client address taken from ``X-Forwarded-For`` only when
 the peer is one of ``BANKING_TRUSTED_PROXIES`` (uvicorn's own ProxyHeadersMiddleware, which uses
 the right-most address not itself a trusted proxy); with none configured, forwarded headers are
-ignored. Running ``uvicorn assistant.server:create_app --factory`` by hand bypasses this, and
+ignored. Running ``uvicorn assistant.app:create_app --factory`` by hand bypasses this, and
 uvicorn's default then trusts X-Forwarded-For from 127.0.0.1: use ``banking-assistant serve``.
 """
 
