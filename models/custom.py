@@ -14,10 +14,11 @@ out-of-scope logit shifted by the bias chosen on validation before the softmax;
 
 Entities (issue 16): a version trained with the entity-span head (``config.json`` ``entity_tags``,
 ``TransformerConfig.n_entity_labels`` > 0) tags each message's tokens in the same forward pass;
-``response_metadata["entities"]`` is then the learned spans (``models.span_tags``) with values from
-the rule parsers, plus the rule extractor's entities that overlap no learned span (IBANs, a span the
-head missed): ``entity_source="merged"`` (default), ``"rules_first"`` (rule entities first, learned
-spans where no rule entity is) or ``"learned"`` (learned spans only). A version
+``response_metadata["entities"]`` then combines the learned spans (``models.span_tags``; values from
+the rule parsers, spans whose value does not parse dropped) with the rule extractor's entities:
+``entity_source="rules_first"`` (default: rule entities, plus the learned spans where no rule entity
+is), ``"merged"`` (learned spans, plus the rule entities overlapping none; a rule IBAN always wins)
+or ``"learned"`` (learned spans only). A version
 without a head (saved before issue 16) puts no ``entities``, so the conversation falls back to the
 rules with the customer's gazetteer (chains/extract.py).
 """
@@ -163,9 +164,10 @@ class CustomIntentModel(IntentChatModel):
     backend_name: ClassVar[str] = "custom"
     model_dir: Path | None = None
     batch_size: int = 64  # rows per forward pass: bigger batches pad more (measured best on 2 cores)
-    entity_source: str = "merged"
-    """"merged": learned spans + the rule entities overlapping none; "rules_first": rule entities +
-    the learned spans overlapping none; "learned": learned spans only."""
+    entity_source: str = "rules_first"
+    """"rules_first" (default; best on the dev set, ``python -m evals.span_head``): rule entities +
+    the learned spans overlapping none; "merged": learned spans + the rule entities overlapping
+    none; "learned": learned spans only."""
 
     _loaded: LoadedModel | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)

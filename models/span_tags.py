@@ -103,12 +103,16 @@ def span_value(label: str, text: str, now: datetime) -> Any:
 
 def entities_from_spans(text: str, spans: Sequence[Span], rules: Sequence[dict], now: datetime) -> list[dict]:
     """Learned spans of ``text`` as Entity dicts ``{label, text, start, end, value}``: the value of
-    the rule entity with the same span and label when there is one, else ``span_value``."""
+    the rule entity with the same span and label when there is one, else ``span_value``. A span
+    of amount/date/card/account whose text does not parse is dropped (no usable value: "£" alone,
+    "tickets" tagged as an amount)."""
     by_span = {(r["start"], r["end"], r["label"]): r for r in rules}
     out = []
     for s, e, lab in spans:
         rule = by_span.get((s, e, lab))
         value = rule["value"] if rule is not None else span_value(lab, text[s:e], now)
+        if value is None:
+            continue
         out.append({"label": lab, "text": text[s:e], "start": s, "end": e, "value": value})
     return out
 
