@@ -157,22 +157,28 @@ async def start() -> None:
 @cl.on_chat_resume
 async def resume(thread: dict[str, Any]) -> None:
     """A conversation opened again (reload, another device): same graph thread; a confirmation
-    still waiting is asked again with its buttons."""
+    still waiting is asked again with its buttons, and so is an open request's question with
+    options (status slot_required)."""
     await _open_session()
     pending = await conversations.apending(_config())
-    if pending:
-        snap = await (await conversations.agraph()).aget_state(_config())
-        output = (snap.values or {}).get("output") or {}
+    snap = await (await conversations.agraph()).aget_state(_config())
+    values = snap.values or {}
+    output = values.get("output") or {}
+    if not pending and not (values.get("form") and slot_options(output)):
+        return
 
-        async def ask_again() -> None:
-            # Chainlit replaces the chat with the stored history after this hook returns; a
-            # message sent now would be wiped, so ask once that history is on the screen.
-            await asyncio.sleep(RESUME_DELAY_S)
+    async def ask_again() -> None:
+        # Chainlit replaces the chat with the stored history after this hook returns; a
+        # message sent now would be wiped, so ask once that history is on the screen.
+        await asyncio.sleep(RESUME_DELAY_S)
+        if pending:
             await _ask_confirmation(pending, output)
+        else:
+            await _offer_options(output, cl.Message(content=_content(output, output.get("answer") or "")))
 
-        task = asyncio.create_task(ask_again())
-        _background.add(task)  # a strong reference until it is done (asyncio keeps only a weak one)
-        task.add_done_callback(_background.discard)
+    task = asyncio.create_task(ask_again())
+    _background.add(task)  # a strong reference until it is done (asyncio keeps only a weak one)
+    task.add_done_callback(_background.discard)
 
 
 @cl.on_settings_update
@@ -250,7 +256,7 @@ async def _offer_options(output: dict[str, Any], message: cl.Message) -> None:
     actions = [cl.Action(name="choose_option", payload={"text": o}, label=o) for o in options]
     cl.user_session.set("actions", actions)
     message.actions = actions
-    await message.update()
+    await (message.update() if message.created_at else message.send())
 
 
 async def run_turn(payload: Any) -> None:

@@ -189,7 +189,7 @@ def confirmation_labels(pending: dict[str, Any], data: dict[str, Any] | None = N
 def technical_markdown(output: dict[str, Any], *, contextual: bool = False) -> str:
     """The operator view of one turn (Markdown): intent label, confidence, top-3 ranking,
     backend, model version, classification latency (ms), guard status and the tool's result
-    (its ``data`` as JSON, and a proposed action). ``output`` is an ``AssistantOutput`` dict."""
+    (its ``data`` as JSON, the detail asked for with its options, and a proposed action). ``output`` is an ``AssistantOutput`` dict."""
     lines = [f"**Status:** {output.get('status')}"]
     if output.get("intent") is None:
         lines.append("No classification: this message answered a pending confirmation.")
@@ -204,6 +204,10 @@ def technical_markdown(output: dict[str, Any], *, contextual: bool = False) -> s
         lines += [f"{i}. `{r['intent']}` {r['confidence']:.3f}" for i, r in enumerate((output.get("ranking") or [])[:3], 1)]
     if output.get("tool"):
         lines.append(f"**Tool:** `{output['tool']}`")
+    if output.get("slot_request"):
+        r = output["slot_request"]
+        options = ", ".join(escape_markdown(str(o)) for o in r.get("options") or []) or "free text"
+        lines.append(f"**Asked for:** `{r.get('slot')}` ({options})")
     if output.get("pending_confirmation"):
         p = output["pending_confirmation"]
         lines.append(f"**Proposed (not done yet):** `{p['action']}` {escape_markdown(p['description'])}")

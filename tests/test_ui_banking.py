@@ -80,6 +80,18 @@ def test_slot_options_handoff_line_and_numbered_replies() -> None:
     assert handoff_summary({"status": "handoff", "data": {}}) is None
 
 
+def test_operator_view_names_the_detail_asked_for() -> None:
+    from assistant.ui import technical_markdown
+
+    out = {"status": "slot_required", "intent": "send_money", "confidence": 0.94, "backend": "custom",
+           "model_version": "v1", "latency_ms": 1.0, "ranking": [],
+           "slot_request": {"slot": "payee", "question": "?", "options": ["Mark [x](y)", "Mark Ellis"]}}
+    md = technical_markdown(out)
+    assert "**Asked for:** `payee` (Mark \\[x\\]\\(y\\), Mark Ellis)" in md, md
+    assert "**Asked for:** `amount` (free text)" in technical_markdown(
+        {**out, "slot_request": {"slot": "amount", "question": "?", "options": []}})
+
+
 # ----------------------------------------------------------------------------- the bank
 def payments_and_balance(username: str) -> tuple[list[tuple[str, Decimal, str]], Decimal]:
     """(outgoing transfers as (payee, amount, currency) in id order, GBP balance) of ``username``."""
@@ -177,6 +189,28 @@ def test_payee_options_are_buttons_and_a_click_answers_the_question(browser, fak
         page.get_by_text("No, don't send it", exact=True).wait_for()
         page.wait_for_timeout(2000)
         assert payments_and_balance("alice") == before  # declined: nobody paid
+    finally:
+        ctx.close()
+
+
+def test_an_open_question_gets_its_option_buttons_again_after_a_reload(browser, fake_ui_url) -> None:
+    before = payments_and_balance("alice")
+    ctx, page = login(browser, fake_ui_url, "alice", "alice-demo")
+    try:
+        send(page, "send £20 to Mark")
+        page.get_by_role("button", name="Mark Thompson").wait_for()
+        page.wait_for_url(re.compile(r"/thread/[0-9a-f-]+$"))
+        page.reload()
+        page.get_by_role("button", name="Mark Thompson").wait_for()  # the question is asked again, with its buttons
+        assert page.get_by_role("button", name="Mark Ellis").count() == 1
+        page.get_by_role("button", name="Mark Thompson").click()
+        page.get_by_role("button", name="Yes, send £20.00").wait_for()
+        question = page.locator(".step").filter(has_text="Shall I send it?").last.inner_text()
+        assert "Mark Thompson" in question and "GB29 **** 6819" in question, question
+        page.get_by_role("button", name="No, don't send it").click()
+        page.get_by_text("No, don't send it", exact=True).wait_for()
+        page.wait_for_timeout(2000)
+        assert payments_and_balance("alice") == before
     finally:
         ctx.close()
 
