@@ -9,7 +9,9 @@ generic apology in the UI, and a logged traceback.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -53,22 +55,34 @@ def validation_detail(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def _unreadable(detail: str) -> ErrorView:
+    return ErrorView(422, 2, detail, f"Sorry, I can't read that message: {detail}")
+
+
+_DOMAIN_VIEWS: tuple[tuple[type[BaseException], Callable[[Any], ErrorView]], ...] = (
+    (ActionExpiredError, lambda e: ErrorView(410, 2, _short(e), _short(e))),
+    (ActionNotFoundError,
+     lambda e: ErrorView(404, 2, _short(e), "I can't find that request any more; nothing was changed.")),
+    (InvalidMessage, lambda e: _unreadable(_short(e))),
+    (UnknownChoice, lambda e: _unreadable(_short(e))),
+    (ValidationError, lambda e: _unreadable(validation_detail(e))),
+    (PermissionError,
+     lambda e: ErrorView(403, 2, _short(e), "This conversation belongs to someone else; please start a new one.")),
+    (BackendUnavailable,
+     lambda e: ErrorView(503, 1, _short(e), "Sorry, I can't answer right now. Please try again in a moment, or pick "
+                         "another assistant model in the settings.", e.retry_after_s)),
+)
+"""Each domain error type and its view, checked in this order (first ``isinstance`` wins)."""
+
+DOMAIN_ERRORS: tuple[type[BaseException], ...] = tuple(kind for kind, _view in _DOMAIN_VIEWS)
+"""The errors that are the customer's or the request's fault (an ``except`` clause's tuple):
+every other exception is an internal error (HTTP 500)."""
+
+
 def view_of(exc: BaseException) -> ErrorView:
     """The :class:`ErrorView` of ``exc`` (see the module docstring for the unnamed case)."""
-    if isinstance(exc, ActionExpiredError):
-        return ErrorView(410, 2, _short(exc), _short(exc))
-    if isinstance(exc, ActionNotFoundError):
-        return ErrorView(404, 2, _short(exc), "I can't find that request any more; nothing was changed.")
-    if isinstance(exc, (InvalidMessage, UnknownChoice)):
-        return ErrorView(422, 2, _short(exc), f"Sorry, I can't read that message: {_short(exc)}")
-    if isinstance(exc, ValidationError):
-        detail = validation_detail(exc)
-        return ErrorView(422, 2, detail, f"Sorry, I can't read that message: {detail}")
-    if isinstance(exc, PermissionError):
-        return ErrorView(403, 2, _short(exc), "This conversation belongs to someone else; please start a new one.")
-    if isinstance(exc, BackendUnavailable):
-        return ErrorView(503, 1, _short(exc),
-                         "Sorry, I can't answer right now. Please try again in a moment, or pick another "
-                         "assistant model in the settings.", exc.retry_after_s)
+    for kind, view in _DOMAIN_VIEWS:
+        if isinstance(exc, kind):
+            return view(exc)
     return ErrorView(500, 1, "Internal error; it has been logged.",
                      "Sorry, something went wrong on our side. Please try again.")

@@ -1,189 +1,30 @@
-"""The bank's SQL store: SQLAlchemy 2.0 ORM models, engine creation and transactions.
+"""The bank's SQL store: the SQLAlchemy 2.0 ORM models and the one balance update.
 
-SQLite is the default (a file under ``Settings.home``); PostgreSQL works through its URL
-(``BANKING_DATABASE_URL=postgresql+psycopg://...``). The schema is created by the app with
-:func:`create_schema` (``Base.metadata.create_all``), so there are no migrations to run.
-
-Money is never a float: amounts are :class:`decimal.Decimal` in Python. On PostgreSQL they are
-``NUMERIC(18, scale)`` columns; SQLite has no exact decimal type, so there they are stored as
-integers in minor units (``amount * 10**scale``), which keeps SQL ordering and sums exact. NaN,
-Infinity, floats, extra decimal places and out-of-range amounts raise :class:`InvalidAmount`
-before any SQL, identically on both. Balances change only in SQL (:func:`add_to_balance`:
-``balance = balance + :delta``), never by reading in Python and writing back the sum. Timestamps are
-timezone-aware UTC ``datetime`` objects in Python whatever the backend.
+Balances change only in SQL (:func:`add_to_balance`: ``balance = balance + :delta``), never by
+reading in Python and writing back the sum. The column types (exact :class:`Money`, UTC
+timestamps, one-line third-party text) are in :mod:`bank.columns`; engines, sessions and schema
+creation in :mod:`bank.engine`. Both are re-exported here, the import path most callers use.
 """
 
 from __future__ import annotations
 
-import fcntl
-import re
-import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
-from pathlib import Path
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Boolean,
-    Date,
-    DateTime,
-    Engine,
-    ForeignKey,
-    Integer,
-    Numeric,
-    String,
-    UniqueConstraint,
-    create_engine,
-    event,
-    text,
-    update,
-)
-from sqlalchemy.engine import make_url
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, UniqueConstraint, event, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
-from sqlalchemy.types import TypeDecorator
+
+from bank.columns import MONEY_DIGITS, InvalidAmount, Money, ThirdPartyText, UTCDateTime, utcnow
+from bank.engine import create_schema, dispose_engine, get_engine, make_engine, session_scope, setup_lock
 
 __all__ = [
     "Base", "Customer", "ApiKey", "Account", "Card", "CardTransaction", "Transfer", "TopUp",
     "DirectDebit", "FxRate", "PendingAction", "Money", "InvalidAmount", "MONEY_DIGITS", "UTCDateTime",
-    "utcnow", "add_to_balance", "make_engine", "dispose_engine", "create_schema", "setup_lock", "session_scope", "get_engine",
+    "ThirdPartyText", "utcnow", "add_to_balance", "make_engine", "dispose_engine", "create_schema", "setup_lock",
+    "session_scope", "get_engine",
 ]
-
-
-def utcnow() -> datetime:
-    """The current time as a timezone-aware UTC ``datetime``."""
-    return datetime.now(UTC)
-
-
-class InvalidAmount(ValueError):
-    """A money amount that cannot be stored exactly; raised before any SQL is sent.
-
-    Reasons: a ``float`` (or ``bool``), text that is not a number, NaN, +/-Infinity, more decimal
-    places than the column's scale, or a magnitude of ``10**(MONEY_DIGITS - scale)`` or more. The
-    same error on SQLite and PostgreSQL.
-    """
-
-
-MONEY_DIGITS = 18
-"""Total significant digits of every money column: PostgreSQL ``NUMERIC(18, scale)``, and on
-SQLite ``value * 10**scale`` stays below ``10**18`` (inside a signed 64-bit integer)."""
-
-
-class Money(TypeDecorator):
-    """An exact decimal column with ``scale`` digits after the point and ``MONEY_DIGITS`` in all.
-
-    Python side: :class:`~decimal.Decimal`. Values are checked by :meth:`check` on assignment to
-    a mapped attribute and again before binding, so NaN, Infinity, floats, extra decimal places
-    and out-of-range amounts raise :class:`InvalidAmount` before SQL on every backend.
-    PostgreSQL and other backends: ``NUMERIC(18, scale)``. SQLite: ``BIGINT`` holding
-    ``value * 10**scale`` (exact; SQLite's NUMERIC affinity would round-trip through binary
-    floating point).
-    """
-
-    impl = Numeric
-    cache_ok = True
-
-    def __init__(self, scale: int = 2) -> None:
-        super().__init__()
-        self.scale = scale
-        self._quantum = Decimal(1).scaleb(-scale)
-        self.limit = Decimal(10) ** (MONEY_DIGITS - scale)  # exclusive bound on |value|
-        self.max_value = self.limit - self._quantum
-
-    def check(self, value: Any) -> Decimal:
-        """Return ``value`` as a Decimal with exactly ``scale`` places, or raise :class:`InvalidAmount`.
-
-        Accepts Decimal, int and numeric strings (``"12.5"``); refuses float and bool.
-        """
-        if isinstance(value, (float, bool)) or not isinstance(value, (Decimal, int, str)):
-            raise InvalidAmount(f"money must be Decimal, int or str, never {type(value).__name__}")
-        try:
-            d = Decimal(value)
-        except (InvalidOperation, ValueError):
-            raise InvalidAmount(f"not an amount: {str(value)[:40]!r}") from None
-        if not d.is_finite():
-            raise InvalidAmount(f"not a finite amount: {d}")
-        if abs(d) >= self.limit:
-            raise InvalidAmount(f"amount out of range: |amount| must be below {self.limit:,}")
-        q = d.quantize(self._quantum)
-        if q != d:
-            raise InvalidAmount(f"amount {d} has more than {self.scale} decimal places")
-        return q
-
-    def load_dialect_impl(self, dialect):  # noqa: D102 - SQLAlchemy hook
-        if dialect.name == "sqlite":
-            return dialect.type_descriptor(BigInteger())
-        return dialect.type_descriptor(Numeric(MONEY_DIGITS, self.scale, asdecimal=True))
-
-    def process_bind_param(self, value: Any, dialect) -> Any:  # noqa: D102
-        if value is None:
-            return None
-        q = self.check(value)
-        if dialect.name == "sqlite":
-            return int(q.scaleb(self.scale))
-        return q
-
-    def process_result_value(self, value: Any, dialect) -> Decimal | None:  # noqa: D102
-        if value is None:
-            return None
-        if dialect.name == "sqlite":
-            return Decimal(int(value)).scaleb(-self.scale).quantize(self._quantum)
-        return Decimal(value).quantize(self._quantum)
-
-
-class UTCDateTime(TypeDecorator):
-    """A timestamp stored in UTC and always returned timezone-aware (UTC).
-
-    Naive values are taken to be UTC already. SQLite stores no zone, so the zone is
-    attached again on the way out.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:  # noqa: D102
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:  # noqa: D102
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-
-_LINE_BREAKS_AND_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
-
-
-class ThirdPartyText(TypeDecorator):
-    """Text that comes from outside the bank (merchant names, payees, creditors, references):
-    stored and read as ONE line of plain text. Line breaks and control characters (C0, C1,
-    U+2028/2029) become a single space, on write and again on read, so such text can never
-    forge an extra line in an answer or send a terminal escape sequence. Markup in it is left as
-    typed; every interface shows it as plain text."""
-
-    impl = String
-    cache_ok = True
-
-    @staticmethod
-    def clean(value: str | None) -> str | None:
-        """``value`` on one line: runs of line breaks/control characters -> one space, stripped."""
-        return None if value is None else _LINE_BREAKS_AND_CONTROLS.sub(" ", value).strip()
-
-    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
-        return self.clean(value)
-
-    def process_result_value(self, value: Any, dialect: Any) -> str | None:
-        return self.clean(value)
 
 
 class Base(DeclarativeBase):
@@ -427,131 +268,3 @@ def add_to_balance(session: Session, account_id: int, delta: Decimal | int | str
     if loaded is not None:
         session.expire(loaded, ["balance"])
     return balance
-
-
-_ENGINES: dict[str, Engine] = {}
-_ENGINES_LOCK = threading.Lock()
-
-
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    cur = dbapi_connection.cursor()
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=5000")
-    # Write-ahead log: one fsync per commit instead of two (journal + database); synchronous
-    # stays FULL, so a committed payment survives a power cut.
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.close()
-
-
-_SCHEMA_READY: set[str] = set()
-
-
-def make_engine(url: str) -> Engine:
-    """Return the (cached, one per URL) SQLAlchemy engine for ``url``.
-
-    SQLite engines get ``check_same_thread=False`` (the web server uses threads) and
-    ``PRAGMA foreign_keys=ON`` plus a 5 s busy timeout on every connection. The folder of a
-    SQLite file is created if missing. Raises ``sqlalchemy.exc.ArgumentError`` for a malformed URL.
-    """
-    with _ENGINES_LOCK:
-        engine = _ENGINES.get(url)
-        if engine is not None:
-            return engine
-        parsed = make_url(url)
-        kwargs: dict[str, Any] = {"future": True}
-        if parsed.get_backend_name() == "sqlite":
-            kwargs["connect_args"] = {"check_same_thread": False}
-            if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        else:
-            kwargs["pool_pre_ping"] = True
-        engine = create_engine(url, **kwargs)
-        if parsed.get_backend_name() == "sqlite":
-            event.listen(engine, "connect", _sqlite_pragmas)
-        _ENGINES[url] = engine
-        return engine
-
-
-def dispose_engine(url: str) -> None:
-    """Close every pooled connection of the cached engine for ``url`` and forget it (tests and
-    shutdown; a later :func:`make_engine` call creates a new engine)."""
-    with _ENGINES_LOCK:
-        engine = _ENGINES.pop(url, None)
-        _SCHEMA_READY.discard(url)
-    if engine is not None:
-        engine.dispose()
-
-
-SETUP_LOCK_KEY = 0x62616E6B5F736574
-"""The PostgreSQL advisory lock key (signed 64-bit) of schema creation and demo seeding."""
-_SETUP_HELD = threading.local()
-
-
-@contextmanager
-def setup_lock(engine: Engine) -> Iterator[None]:
-    """Serialise set-up work (schema creation, demo seeding) between threads, processes and machines.
-
-    PostgreSQL: the session advisory lock ``SETUP_LOCK_KEY`` on a connection of its own; a SQLite
-    file: an exclusive ``flock`` on ``<database>.setup-lock``; in-memory SQLite: nothing. Blocks
-    until the lock is free, so workers starting together on a fresh database neither race on
-    ``CREATE TABLE`` nor insert the demo rows twice. Re-entrant within a thread.
-    """
-    if getattr(_SETUP_HELD, "depth", 0):
-        _SETUP_HELD.depth += 1
-        try:
-            yield
-        finally:
-            _SETUP_HELD.depth -= 1
-        return
-    with ExitStack() as stack:
-        if engine.dialect.name == "postgresql":
-            conn = stack.enter_context(engine.connect()).execution_options(isolation_level="AUTOCOMMIT")
-            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": SETUP_LOCK_KEY})
-            stack.callback(conn.execute, text("SELECT pg_advisory_unlock(:k)"), {"k": SETUP_LOCK_KEY})
-        elif engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
-            f = stack.enter_context(open(f"{engine.url.database}.setup-lock", "a"))
-            fcntl.flock(f, fcntl.LOCK_EX)
-            stack.callback(fcntl.flock, f, fcntl.LOCK_UN)
-        _SETUP_HELD.depth = 1
-        try:
-            yield
-        finally:
-            _SETUP_HELD.depth = 0
-
-
-def create_schema(engine: Engine) -> None:
-    """Create every bank table that does not exist yet (idempotent; safe when several processes
-    start at once: see :func:`setup_lock`)."""
-    with setup_lock(engine):
-        Base.metadata.create_all(engine)
-
-
-@contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """One ORM session = one transaction: commits on success, rolls back on any exception.
-
-    Objects stay readable after the commit (``expire_on_commit=False``).
-    """
-    session = Session(engine, expire_on_commit=False)
-    try:
-        with session.begin():
-            yield session
-    finally:
-        session.close()
-
-
-def get_engine(settings=None, *, create: bool = True) -> Engine:
-    """The engine of ``settings.resolved_database_url`` (default: ``get_settings()``).
-
-    With ``create=True`` (default) the schema is created if missing.
-    """
-    if settings is None:
-        from assistant.settings import get_settings
-
-        settings = get_settings()
-    url = settings.resolved_database_url
-    engine = make_engine(url)
-    if create and url not in _SCHEMA_READY:
-        create_schema(engine)  # once per URL and process: get_engine() sits on the request path
-        _SCHEMA_READY.add(url)
-    return engine

@@ -15,16 +15,16 @@ every backend ``get_models()`` returns and appends one JSON line per backend to 
 Accuracy comes from batched predictions; p50/p99 are single-query latencies (ms) on the first
 ``latency_sample`` probe texts (see ``evals.runner.evaluate_model``). Each probe row also
 carries ``kind: "probe"``, the ``arm`` measured (a backend, ``backend@version`` or ``cascade``;
-chains/routing.py), ``rss_mb`` (the process's resident memory after the measurement, MiB),
+chains/arms.py), ``rss_mb`` (the process's resident memory after the measurement, MiB),
 ``cost_per_1k_usd`` (estimated USD per 1,000 queries, see ``evals.runner.cost_per_1k``) and
 ``escalation_rate`` (a cascade's; else null).
 
-Live traffic goes to the same log through :class:`LiveLog` (a listener of chains/routing.py the
+Live traffic goes to the same log through :class:`LiveLog` (a listener of chains/live.py the
 server attaches): one ``kind: "live"`` row per classification (arm, backend, model_version,
 intent, confidence, the guard's action, latency_ms) and one ``kind: "shadow"`` row per shadow
 comparison (the shadow arm's answer, ``against`` the answering arm, ``agree``).
-:func:`summarise_log` gives one row per arm with the probe figures, the live figures and the
-shadow agreement.
+:func:`evals.bench_log.summarise_log` gives one row per arm with the probe figures, the live
+figures and the shadow agreement.
 
 Several workers (``banking-assistant serve --workers N``) run one round at a time between them:
 a round first takes :class:`RoundLock` (a PostgreSQL advisory lock when the database is
@@ -49,6 +49,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from evals.bench_log import default_log_path, read_log, summarise_log  # noqa: F401 - summarise_log re-exported
 from evals.runner import evaluate_model
 
 log = logging.getLogger(__name__)
@@ -60,11 +61,6 @@ ADVISORY_LOCK_KEY = int.from_bytes(hashlib.sha256(b"banking-assistant benchmark 
 """The PostgreSQL advisory lock (a signed 64-bit key) held by the worker running a round."""
 
 
-def default_log_path(settings: Any) -> Path:
-    """``<home>/benchmarks/benchmarks.jsonl``."""
-    return Path(settings.home) / "benchmarks" / "benchmarks.jsonl"
-
-
 def probe_set(settings: Any, size: int | None = None) -> tuple[list[str], list[str]]:
     """Seeded sample (``settings.seed``) of ``size`` (default ``settings.bench_size``) rows of
     the validation split, in validation order. Raises ``training.data.DataError``."""
@@ -74,30 +70,6 @@ def probe_set(settings: Any, size: int | None = None) -> tuple[list[str], list[s
     n = min(size or settings.bench_size, len(data.validation))
     idx = sorted(random.Random(settings.seed).sample(range(len(data.validation)), n))
     return [data.validation.texts[i] for i in idx], [data.validation.labels[i] for i in idx]
-
-
-def read_log(path: Path) -> list[dict[str, Any]]:
-    """All well-formed JSON object lines of the log (others skipped); [] when missing."""
-    path = Path(path)
-    if not path.is_file():
-        return []
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(row, dict):
-                rows.append(row)
-    return rows
-
-
-def _mean(xs: list[float]) -> float | None:
-    return round(sum(xs) / len(xs), 4) if xs else None
 
 
 def rss_mb() -> float:
@@ -116,93 +88,8 @@ def probe_fields(arm: str, rep: Any) -> dict[str, Any]:
             "cost_per_1k_usd": r(rep.cost_per_1k_usd, 6), "escalation_rate": r(rep.escalation_rate, 4)}
 
 
-def _arm_of(row: dict[str, Any]) -> str:
-    return str(row.get("arm") or row.get("backend"))
-
-
-def summarise_log(path: Path) -> list[dict[str, Any]]:
-    """One row per arm and model version in the log, sorted by arm then first seen.
-
-    Probe rows (``kind`` "probe" or absent) group by (arm, model_version); live and shadow rows
-    join their arm's group of the same version, else the arm's latest probe group (a cascade's
-    live answers name the version of the backend that answered), else a group of their own.
-
-    Keys: arm, backend, model_version, rounds (probe lines), errors (probe lines with an error),
-    first_timestamp, last_timestamp, last_accuracy, mean_accuracy, min_accuracy, busy_rounds
-    (error-free probe lines measured while requests arrived), mean_p50_ms, mean_p99_ms,
-    last_p50_ms, last_p99_ms, device (last), last_error, rss_mb, cost_per_1k_usd and
-    escalation_rate (last probe line); live_requests, mean_confidence, declined_share and
-    clarified_share (fractions of the live requests the guard declined as out of scope / asked
-    to clarify), live_p50_ms, live_p99_ms (classification latency of live requests); shadow_n,
-    shadow_agreement (fraction of the shadow runs that agreed with the answering arm),
-    shadow_errors. Accuracy means are over the error-free probe lines, latency means over the
-    error-free quiet ones (``concurrent_requests`` 0 or absent); None when there is none.
-    Missing file -> [].
-    """
-    from evals.runner import percentile_ms
-
-    rows_all = read_log(path)
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for row in rows_all:
-        if row.get("kind", "probe") == "probe":
-            groups.setdefault((_arm_of(row), str(row.get("model_version"))), []).append(row)
-    for row in rows_all:
-        if row.get("kind", "probe") == "probe":
-            continue
-        key = (_arm_of(row), str(row.get("model_version")))
-        if key not in groups:
-            same_arm = [k for k in groups if k[0] == key[0]]
-            key = same_arm[-1] if same_arm else key
-        groups.setdefault(key, []).append(row)
-    out = []
-    for (arm, version), rows in groups.items():
-        probes = [r for r in rows if r.get("kind", "probe") == "probe"]
-        live = [r for r in rows if r.get("kind") == "live"]
-        shadow = [r for r in rows if r.get("kind") == "shadow"]
-        ok = [r for r in probes if not r.get("error") and r.get("accuracy") is not None]
-        quiet = [r for r in ok if not r.get("concurrent_requests")]
-        last = probes[-1] if probes else {}
-        lat = [float(r["latency_ms"]) for r in live if r.get("latency_ms") is not None]
-        compared = [r for r in shadow if r.get("agree") is not None]
-        share = lambda action: round(sum(r.get("action") == action for r in live) / len(live), 4) if live else None  # noqa: E731
-        r3 = lambda x: None if x is None else round(x, 3)  # noqa: E731
-        out.append({
-            "arm": arm,
-            "backend": str(last.get("backend") or rows[0].get("backend") or arm.partition("@")[0]),
-            "model_version": version,
-            "rounds": len(probes),
-            "errors": len(probes) - len(ok),
-            "first_timestamp": rows[0].get("timestamp"),
-            "last_timestamp": rows[-1].get("timestamp"),
-            "last_accuracy": last.get("accuracy"),
-            "mean_accuracy": _mean([r["accuracy"] for r in ok]),
-            "min_accuracy": min((r["accuracy"] for r in ok), default=None),
-            "busy_rounds": len(ok) - len(quiet),
-            "mean_p50_ms": _mean([r["p50_ms"] for r in quiet if r.get("p50_ms") is not None]),
-            "mean_p99_ms": _mean([r["p99_ms"] for r in quiet if r.get("p99_ms") is not None]),
-            "last_p50_ms": last.get("p50_ms"),
-            "last_p99_ms": last.get("p99_ms"),
-            "device": last.get("device"),
-            "last_error": last.get("error"),
-            "rss_mb": last.get("rss_mb"),
-            "cost_per_1k_usd": last.get("cost_per_1k_usd"),
-            "escalation_rate": last.get("escalation_rate"),
-            "live_requests": len(live),
-            "mean_confidence": _mean([float(r["confidence"]) for r in live if r.get("confidence") is not None]),
-            "declined_share": share("out_of_scope"),
-            "clarified_share": share("clarify"),
-            "live_p50_ms": r3(percentile_ms(lat, 50)),
-            "live_p99_ms": r3(percentile_ms(lat, 99)),
-            "shadow_n": len(shadow),
-            "shadow_agreement": _mean([1.0 if r["agree"] else 0.0 for r in compared]),
-            "shadow_errors": len(shadow) - len(compared),
-        })
-    out.sort(key=lambda r: r["arm"])
-    return out
-
-
 class LiveLog:
-    """Appends live and shadow rows (the events of ``chains.routing.add_listener``) to the
+    """Appends live and shadow rows (the events of ``chains.live.add_listener``) to the
     scheduler's log, as JSON lines with a UTC ``timestamp``; fields as in the module docstring.
     Call it with one event dict; thread-safe (``BenchmarkScheduler.append``)."""
 

@@ -16,10 +16,13 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-KNOWN_BACKENDS = ("custom", "peft", "gemini")
-POLICIES = ("cascade", "rollout")
-"""Routing policies (chains/routing.py) accepted by ``--backends`` besides the backends and
-pinned arms (``custom@<version folder>``); not in the default list."""
+from chains.arms import POLICIES
+from models.registry import BACKENDS
+
+KNOWN_BACKENDS: tuple[str, ...] = tuple(BACKENDS)
+"""The backends of the model registry (``models.registry.BACKENDS``): the default ``--backends``."""
+# POLICIES (chains/arms.py): routing policies accepted by ``--backends`` besides the backends
+# and pinned arms (``custom@<version folder>``); not in the default list.
 
 BackendFactory = Callable[[str, Any], Any]
 
@@ -35,7 +38,7 @@ def register(subparsers: Any) -> None:
         description="Accuracy, macro-F1, single-query latency p50/p99, most confused pairs (and "
         "out-of-scope rejection with --oos-file) for each backend, on the same examples.")
     p.add_argument("--backends", default=",".join(KNOWN_BACKENDS),
-                   help="Comma-separated backends (custom,peft,gemini), routing policies (cascade, rollout) or "
+                   help=f"Comma-separated backends ({','.join(KNOWN_BACKENDS)}), routing policies ({', '.join(POLICIES)}) or "
                    "pinned arms (custom@<version folder>); unavailable ones are skipped.")
     p.add_argument("--file", type=Path, help="A text,category CSV to score (default: BANKING77 test split).")
     p.add_argument("--split", choices=("test", "validation"), default="test",
@@ -45,7 +48,7 @@ def register(subparsers: Any) -> None:
                    help="Also score a seeded perturbed copy of the rows (typos, casing, abbreviations, "
                    "openers/closers, context sentences): adds robustness_accuracy, per kind in report.md.")
     p.add_argument("--threshold", type=float, help="Confidence threshold for OOS rejection (default: BANKING_OOS_THRESHOLD, else the "
-                   "backend's saved out-of-scope threshold, else BANKING_CONFIDENCE_THRESHOLD, else 0.5).")
+                   "backend's saved out-of-scope threshold, else 0.5; evals.runner.resolve_threshold).")
     p.add_argument("--limit", type=int, help="Score a seeded random sample of N examples.")
     p.add_argument("--latency-sample", type=int, default=200, help="Single queries timed per backend (default 200).")
     p.add_argument("--batch-size", type=int, default=64)
@@ -142,7 +145,7 @@ def load_eval_data(args: argparse.Namespace, settings: Any) -> tuple[str, list[s
 
 
 def default_backend_factory(name: str, settings: Any) -> Any:
-    """``chains.routing.get_arm(name)``: the process-wide backend, a pinned version or a routing
+    """``chains.policies.get_arm(name)``: the process-wide backend, a pinned version or a routing
     policy (imported lazily; the registry reads the process settings itself, so ``settings`` is
     not passed on)."""
     from chains.policies import get_arm
@@ -286,7 +289,7 @@ def cmd_eval(args: argparse.Namespace, backend_factory: BackendFactory | None = 
 def cmd_bench_log(args: argparse.Namespace, settings: Any = None) -> int:
     """Run ``bench-log``: the benchmark log summary as a rich table (or JSON lines)."""
     from assistant.settings import get_settings
-    from evals.benchmark import default_log_path, summarise_log
+    from evals.bench_log import default_log_path, summarise_log
 
     settings = settings or get_settings()
     path = args.path or default_log_path(settings)

@@ -26,8 +26,11 @@ message is the query. Output: an ``AIMessage`` whose ``content`` is the intent l
 
 Everything a caller may use besides ``invoke``/``batch`` is declared on :class:`IntentChatModel`
 (``model_version``, ``thresholds``, ``device``, ``per_query_latency``, ``availability``,
-``self_check``, ``warm_up``) and on :class:`PerQueryError` (``partial`` results); nothing else is
-probed with ``getattr``.
+``self_check``, ``warm_up``, ``backend_name``) and on :class:`PerQueryError` (``per_query``,
+``partial`` results); nothing undeclared is probed. ``getattr`` with a default is used only where
+a caller also takes objects outside this contract: the eval runner (``evals/runner.py``) reads
+``backend_name`` of any scored model and ``per_query`` of any exception, and
+:func:`query_text` reads a message's ``type``.
 
 Subclasses implement ``classify_batch`` (and optionally the others); ``_generate`` and a truly
 batched ``batch`` are provided here, so the chain never asks which backend it talks to.

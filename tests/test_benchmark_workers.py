@@ -10,7 +10,8 @@ from sqlalchemy import text
 
 from bank.store import make_engine
 from db_backends import db_url  # noqa: F401 - fixture: SQLite and PostgreSQL
-from evals.benchmark import ADVISORY_LOCK_KEY, BenchmarkScheduler, read_log, summarise_log
+from evals.bench_log import read_log, summarise_log
+from evals.benchmark import ADVISORY_LOCK_KEY, BenchmarkScheduler
 from test_evals import TfidfIntentModel, data, settings, tfidf_model  # noqa: F401 - shared fixtures
 
 

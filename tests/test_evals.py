@@ -24,10 +24,12 @@ from sklearn.pipeline import make_pipeline
 
 from assistant.settings import REPO_ROOT, Settings
 from evals import cli as eval_cli
-from evals.benchmark import BenchmarkScheduler, probe_set, read_log, summarise_log
+from evals.bench_log import read_log, summarise_log
+from evals.benchmark import BenchmarkScheduler, probe_set
 from evals.langsmith_suite import make_examples, run_suite
 from evals.report import write_report
-from evals.runner import evaluate_model, evaluate_models, resolve_threshold
+from evals.metrics import resolve_threshold
+from evals.runner import evaluate_model, evaluate_models
 from fake_gemini import FakeGemini
 from models.base import BackendUnavailable, IntentChatModel, IntentPrediction
 from models.gemini import GeminiIntentModel, GeminiSettings

@@ -20,7 +20,7 @@ from bank.tools import (
     STATE_CHANGING_ACTIONS, TOOLS, ActionExpiredError, ActionNotFoundError, ToolResult, confirm_action,
     latest_pending_action, run_tool,
 )
-from bank.tools.base import day
+from bank.tools.formatting import day
 from db_backends import db_url  # noqa: F401 - fixture: SQLite and PostgreSQL
 
 DATA_DIR = Path(os.environ.get("BANKING_DATA_DIR", "/work/shared/data/banking77"))

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from bank.tools.base import (
-    ToolContext, ToolResult, card_label, join_lines, money, tool, topup_dict, topup_line, transfer_dict,
-    transfer_line,
-)
+from bank.tools.base import ToolContext, ToolResult, tool
+from bank.tools.formatting import card_label, join_lines, money, topup_dict, topup_line, transfer_dict, transfer_line
 
 SUPPORTED_COUNTRIES = "the UK, the 27 EU countries, Iceland, Liechtenstein, Norway and Switzerland"
 

@@ -26,7 +26,8 @@ from bank.store import (
 )
 from bank.tools.money_exec import MONEY_EXECUTORS
 from bank.tools.card_rules import FEE_MERCHANT, cap_problem, physical_card_fee
-from bank.tools.base import ACTION_TTL, STATE_CHANGING_ACTIONS, ToolResult, card_label, day, jsonable, money
+from bank.tools.base import ACTION_TTL, STATE_CHANGING_ACTIONS, ToolResult
+from bank.tools.formatting import card_label, day, jsonable, money
 
 NEW_CARD_DELIVERY_DAYS = 7
 CARD_VALIDITY_YEARS = 3
@@ -257,7 +258,8 @@ def _terminate_account(s: Session, cid: int, p: dict, now: datetime) -> Outcome:
         "cancelled_direct_debits": [d.id for d in debits]}
 
 
-EXECUTORS: dict[str, Callable[[Session, int, dict, datetime], Outcome]] = {
+Executor = Callable[[Session, int, dict, datetime], Outcome]
+_CARD_AND_ACCOUNT_EXECUTORS: dict[str, Executor] = {
     "freeze_card": _freeze_card,
     "unfreeze_card": _unfreeze_card,
     "cancel_transfer": _cancel_transfer,
@@ -265,9 +267,14 @@ EXECUTORS: dict[str, Callable[[Session, int, dict, datetime], Outcome]] = {
     "order_replacement_card": _order_replacement_card,
     "order_card": _order_card,
     "terminate_account": _terminate_account,
-    **MONEY_EXECUTORS,  # send_payment, add_payee, top_up_account, open_dispute (issue 16)
 }
-assert set(EXECUTORS) == set(STATE_CHANGING_ACTIONS)
+_ALL_EXECUTORS = {**_CARD_AND_ACCOUNT_EXECUTORS, **MONEY_EXECUTORS}  # + the issue-16 money actions
+if set(_ALL_EXECUTORS) != set(STATE_CHANGING_ACTIONS):
+    raise RuntimeError(f"executors {sorted(_ALL_EXECUTORS)} != STATE_CHANGING_ACTIONS {sorted(STATE_CHANGING_ACTIONS)}")
+EXECUTORS: dict[str, Executor] = {action: _ALL_EXECUTORS[action] for action in STATE_CHANGING_ACTIONS}
+"""action -> ``(session, customer_id, params, now) -> (changed, answer, facts)``, keyed by
+``STATE_CHANGING_ACTIONS`` in its order: a proposable action without an executor, or an
+executor of no proposable action, fails at import."""
 
 
 def _replay(row: PendingAction) -> ToolResult:

@@ -6,7 +6,8 @@ same rules (``bank.tools.card_rules``) are checked again when it is confirmed.
 
 from __future__ import annotations
 
-from bank.tools.base import ToolContext, ToolResult, card_dict, card_label, day, money, tool
+from bank.tools.base import ToolContext, ToolResult, tool
+from bank.tools.formatting import card_dict, card_label, day, money
 from bank.tools.card_rules import (
     MAX_DISPOSABLE_PER_DAY, MAX_PHYSICAL_CARDS, MAX_VIRTUAL_CARDS, PHYSICAL_HELD, VIRTUAL_HELD, cap_problem,
     physical_card_fee,

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bank.store import Card
-from bank.tools.base import (
-    ToolContext, ToolResult, card_dict, card_label, day, join_lines, money, tool, tx_dict, tx_line, when,
-)
+from bank.tools.base import ToolContext, ToolResult, tool
+from bank.tools.formatting import card_dict, card_label, day, join_lines, money, tx_dict, tx_line, when
 
 DELIVERY_POLICY = ("Cards usually arrive 3 to 7 working days after they are sent within the UK and the EEA, "
                    "and within 14 working days elsewhere.")

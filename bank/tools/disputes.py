@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from bank.models_extra import Dispute
 from bank.store import CardTransaction
-from bank.tools.base import ToolContext, ToolResult, card_label, money, tool, tx_dict
+from bank.tools.base import ToolContext, ToolResult, tool
+from bank.tools.formatting import card_label, money, tx_dict
 from bank.tools.matching import criteria_in, name_matches
 
 __all__ = ["dispute_charge", "dispute_candidates", "tx_option", "DISPUTE_DAYS"]

@@ -11,7 +11,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from bank.store import Account, Card
-from bank.tools.base import ToolContext, ToolResult, card_label, currencies_in, money, tool
+from bank.tools.base import ToolContext, ToolResult, tool
+from bank.tools.formatting import card_label, currencies_in, money
 from bank.tools.matching import amounts_in
 from bank.tools.money_rules import (
     convert, currency_problem, mask_iban, parse_amount, payment_problem,

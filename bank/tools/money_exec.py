@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from bank.models_extra import Dispute, Payee, PaymentDetail
 from bank.store import Card, CardTransaction, TopUp, Transfer, add_to_balance
-from bank.tools.base import card_label, day, money
+from bank.tools.formatting import card_label, day, money
 from bank.tools.money_rules import (
     clean_iban, currency_problem, lock_accounts, mask_iban, parse_amount, payment_problem,
 )

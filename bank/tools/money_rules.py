@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from bank.models_extra import PaymentDetail
 from bank.store import Account, Transfer
-from bank.tools.base import money
+from bank.tools.formatting import money
 
 __all__ = ["DEFAULT_DAILY_OUTGOING_LIMIT", "daily_outgoing_limit", "currency_problem", "parse_amount",
            "minor_units", "convert", "outgoing_today", "payment_problem", "lock_accounts", "clean_iban",

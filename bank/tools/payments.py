@@ -6,9 +6,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 from bank.store import CardTransaction
-from bank.tools.base import (
-    ToolContext, ToolResult, currencies_in, join_lines, money, tool, tx_dict, tx_line, when,
-)
+from bank.tools.base import ToolContext, ToolResult, tool
+from bank.tools.formatting import currencies_in, join_lines, money, tx_dict, tx_line, when
 from bank.tools.disputes import dispute_offer
 from bank.tools.matching import criteria_in, name_matches
 

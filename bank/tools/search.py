@@ -8,7 +8,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from bank.tools.base import ToolContext, ToolResult, day, money, tool, when
+from bank.tools.base import ToolContext, ToolResult, tool
+from bank.tools.formatting import day, money, when
 from bank.tools.matching import name_after, name_matches
 
 __all__ = ["Row", "search_transactions", "period_words", "MAX_LISTED"]

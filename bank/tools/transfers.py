@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from bank.store import Transfer
-from bank.tools.base import (
-    ToolContext, ToolResult, day, join_lines, money, tool, topup_dict, topup_line, transfer_dict, transfer_line,
-    when,
-)
+from bank.tools.base import ToolContext, ToolResult, tool
+from bank.tools.formatting import day, join_lines, money, topup_dict, topup_line, transfer_dict, transfer_line, when
 from bank.tools.matching import criteria_in
 
 TRANSFER_TIMING = ("Transfers in pounds within the UK and in euros within SEPA usually arrive within minutes, at "
