@@ -32,24 +32,17 @@ from typing import Any, Literal
 
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.utils import ConfigurableFieldSpec
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from assistant.conversations import Conversations, run_config, thread_id
-from assistant.errors import view_of
-from bank.tools import ActionExpiredError, ActionNotFoundError
+from assistant.errors import DOMAIN_ERRORS, view_of
 from chains.answers import answer_chunks
 from chains.arms import CHOICES
 from chains.assistant import AssistantInput, AssistantOutput, AssistantRequest, InvalidMessage
 from chains.graph import graph_input, turn_output
-from chains.guard import UnknownChoice
 from models.base import BackendUnavailable
 
 log = logging.getLogger(__name__)
-
-DOMAIN_ERRORS = (ActionExpiredError, ActionNotFoundError, InvalidMessage, UnknownChoice, PermissionError,
-                 BackendUnavailable, ValidationError)
-"""Errors shown to API clients with the status and detail of assistant/errors.py."""
 
 BackendChoice = Literal[tuple(CHOICES)]  # type: ignore[valid-type]
 

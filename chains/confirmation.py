@@ -37,6 +37,10 @@ ACTION_VERBS: dict[str, tuple[str, ...]] = {
     "order_replacement_card": ("order", "replace", "send"),
     "order_card": ("order", "send", "create"),
     "terminate_account": ("close",),
+    "send_payment": ("send", "pay"),
+    "add_payee": ("add", "save"),
+    "top_up_account": ("top",),
+    "open_dispute": ("open", "dispute"),
 }
 """The verbs a customer may use to confirm or refuse each proposed action ("yes, freeze it")."""
 _ALL_VERBS = tuple(sorted({v for verbs in ACTION_VERBS.values() for v in verbs}))

@@ -86,6 +86,12 @@ INTENT_TITLES: dict[str, str] = {
     "wrong_exchange_rate_for_cash_withdrawal": "the exchange rate on a cash withdrawal",
     "check_balance": "your balance",
     "recent_transactions": "your recent transactions",
+    "send_money": "sending money to a payee",
+    "add_payee": "adding a payee",
+    "top_up_account": "topping up from your card",
+    "search_transactions": "what you spent or paid",
+    "dispute_charge": "disputing a charge",
+    "talk_to_human": "talking to a person",
     "small_talk": "a chat with the assistant",
     "out_of_scope": "something other than banking",
 }

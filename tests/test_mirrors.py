@@ -38,12 +38,11 @@ def test_ui_confirmation_wording_covers_exactly_the_actions():
     assert ui_text.confirmation_labels({"action": "no_such_action"}) == generic
 
 
-def test_confirmation_verbs_name_only_real_actions():
-    # ACTION_VERBS is partial on purpose: an action without verbs accepts any known verb
-    # ("yes, send it" for send_payment); every key must still be a proposable action.
+def test_confirmation_verbs_cover_every_action():
     from chains.confirmation import ACTION_VERBS, yes_or_no
 
-    assert set(ACTION_VERBS) <= set(STATE_CHANGING_ACTIONS)
+    assert set(ACTION_VERBS) == set(STATE_CHANGING_ACTIONS)
+    assert yes_or_no("yes, send it", "send_payment") is True and yes_or_no("yes, freeze it", "send_payment") is None
     assert yes_or_no("yes, freeze it", "freeze_card") is True
     assert yes_or_no("yes, close it", "freeze_card") is None
 
