@@ -29,6 +29,15 @@ NEW_PAYEES = ["Marco Bianchi", "Lucía Fernández", "Jürgen Schmidt", "Aisha Be
               "Paul", "Omar", "Harbour City Council", "Brightside Plumbing Ltd", "O'Connor Builders", "Fatima Zahra",
               "Chen Wei", "Sophie Laurent", "Riverside Dental", "Kwame Mensah", "Elena Popescu", "Lukas", "Hannah Lee",
               "Bluebell Nursery", "Pieter de Vries", "Mr Evans", "Zoe", "Northgate Housing"]
+FIRST = ["Olivia", "James", "Amelia", "Noah", "Isla", "Leo", "Freya", "Oscar", "Maya", "Ethan", "Grace", "Lucas", "Ines",
+         "Mateo", "Yara", "Arjun", "Mei", "Tariq", "Ewa", "Nikos", "Bianca", "Rahul", "Siobhan", "Dmitri", "Layla", "Finn",
+         "Carmen", "Kofi", "Hugo", "Ingrid"]
+LAST = ["Brown", "Wilson", "Taylor", "Roberts", "Walsh", "Kowalski", "Nguyen", "Silva", "Haddad", "Jansen", "Moreau",
+        "Costa", "Singh", "Murphy", "Novak", "Andersson", "Kaya", "Ito", "Dubois", "Hughes", "Clarke", "Ferreira",
+        "Okoye", "Berg", "Lindqvist", "Romano", "Kerr", "Mahmood", "Price", "Young"]
+COMPANIES = ["Hillside Water", "Metro Broadband", "Castle Lettings", "Blue Door Cleaning", "City Parking Ltd", "Apex Roofing",
+             "Willow Vets", "Summit Insurance", "Harper & Co", "Redline Motors"]
+"""Random unsaved names (first, first + last, companies) so the request intents do not hang on PAYEES' names."""
 RELATIONS = ["landlord", "mum", "dad", "sister", "brother", "flatmate", "cleaner", "builder", "partner", "friend"]
 NEW_RELATIONS = ["electrician", "gardener", "tutor", "accountant", "babysitter", "son", "daughter", "cousin", "nan",
                  "childminder", "dog walker", "letting agent"]
@@ -81,6 +90,8 @@ T = {
         "send {payee} {amount} for the {reference}", "pay the {reference} to my {relation}, {amount}",
         "can you transfer {amount} from {account} to {payee}", "bank transfer of {amount} to {payee}",
         "I want to make a transfer to {payee}", "pay {payee} what I owe, {amount}", "send money to my {relation}",
+        "I'd like to send some money", "I need to make a payment to someone", "send some money please",
+        "{payee} needs {amount} from me", "can you send {payee} {amount} today", "send {amount} to {payee} now",
     ],
     ADD_PAYEE: [
         "add {newpayee} as a new payee", "save {payee} as a payee", "new beneficiary {newpayee}", "add a new recipient called {newpayee}",
@@ -176,6 +187,14 @@ def _iban(rng: random.Random) -> str:
     return iban.lower() if rng.random() < 0.1 else iban
 
 
+def _name(rng: random.Random) -> str:
+    """A random first name, full name or company."""
+    r = rng.random()
+    if r < 0.3:
+        return rng.choice(FIRST)
+    return f"{rng.choice(FIRST)} {rng.choice(LAST)}" if r < 0.85 else rng.choice(COMPANIES)
+
+
 def _amount(rng: random.Random) -> str:
     r = rng.random()
     if r < 0.15:
@@ -196,9 +215,9 @@ def _fill(key: str, rng: random.Random) -> tuple[str, str | None]:
     if key == "amount":
         return _amount(rng), "amount"
     if key == "payee":
-        return rng.choice(PAYEES), "payee"
+        return (rng.choice(PAYEES) if rng.random() < 0.5 else _name(rng)), "payee"
     if key == "newpayee":
-        return rng.choice(NEW_PAYEES if rng.random() < 0.6 else PAYEES), "payee"
+        return rng.choice([rng.choice(NEW_PAYEES), rng.choice(PAYEES), _name(rng)]), "payee"
     if key == "relation":
         return rng.choice(RELATIONS), "payee"
     if key == "newrelation":
