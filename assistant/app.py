@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from assistant.server import create_app as create_server_app, require_operator
-from assistant.settings import get_settings
+from config.settings import get_settings
 from evals.attach import attach_benchmarks
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
-from assistant.settings import get_settings
+from config.settings import get_settings
 
 console = Console()  # wraps at word boundaries
 err = Console(stderr=True)

@@ -26,7 +26,7 @@ from typing import Any
 from langchain_core.runnables import Runnable, RunnableConfig
 from langgraph.types import Command
 
-from assistant.settings import get_settings
+from config.settings import get_settings
 from bank.store import get_engine
 from chains.assistant import AssistantInput, AssistantOutput
 from chains.checkpoint import (

@@ -40,7 +40,7 @@ from assistant.errors import view_of
 from assistant.http_turns import DOMAIN_ERRORS, AssistantTurn
 from assistant.http_limits import bounded, health_router, install as install_http_limits
 from assistant.metrics import install_metrics
-from assistant.settings import get_settings
+from config.settings import get_settings
 from bank.auth import Principal, authenticate_key
 from bank.store import create_schema, get_engine
 from chains.arms import CHOICES

@@ -190,7 +190,7 @@ def run_ui(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
     """
     from bank.seed import seed_demo
     from bank.store import get_engine
-    from assistant.settings import get_settings
+    from config.settings import get_settings
 
     check_port_free(host, port)
     settings = get_settings()

@@ -46,7 +46,7 @@ from sqlalchemy import select
 from assistant.errors import view_of
 from assistant.http_limits.login import LoginThrottle
 from assistant.ui_history import TITLE_KEY, HistoryDataLayer, data_layer_for  # noqa: F401 - re-exported
-from assistant.settings import get_settings
+from config.settings import get_settings
 from assistant.ui import (
     API_KEY_USERNAMES, STARTERS, answer_markdown, backend_options, button_label, clarify_choices,
     confirmation_labels, create_chainlit_tables, escape_markdown, handoff_summary, settings_choice, slot_options,

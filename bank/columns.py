@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Numeric, String
+from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
 __all__ = ["utcnow", "InvalidAmount", "MONEY_DIGITS", "Money", "UTCDateTime", "ThirdPartyText"]
@@ -151,3 +152,8 @@ class ThirdPartyText(TypeDecorator):
 
     def process_result_value(self, value: Any, dialect: Any) -> str | None:
         return self.clean(value)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of all bank tables (bank/store.py, bank/models_extra.py,
+    bank/transcript.py); ``create_schema`` (bank/engine.py) creates what its metadata holds."""

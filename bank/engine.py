@@ -2,7 +2,7 @@
 
 SQLite is the default (a file under ``Settings.home``); PostgreSQL works through its URL
 (``BANKING_DATABASE_URL=postgresql+psycopg://...``). The schema is created by the app with
-:func:`create_schema` (``Base.metadata.create_all`` of :mod:`bank.store`'s models), so there are
+:func:`create_schema` (``Base.metadata.create_all`` of every bank table), so there are
 no migrations to run. One engine per URL and process is cached (:func:`make_engine`).
 """
 
@@ -18,6 +18,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
+
+from bank.columns import Base
 
 __all__ = ["make_engine", "dispose_engine", "create_schema", "setup_lock", "session_scope", "get_engine",
            "SETUP_LOCK_KEY"]
@@ -116,9 +118,7 @@ def setup_lock(engine: Engine) -> Iterator[None]:
 def create_schema(engine: Engine) -> None:
     """Create every bank table that does not exist yet (idempotent; safe when several processes
     start at once: see :func:`setup_lock`)."""
-    from bank.store import Base  # the models module imports this one, so it is read here
-
-    with setup_lock(engine):
+    with setup_lock(engine):  # every table is on Base: the bank package imports them all (bank/__init__.py)
         Base.metadata.create_all(engine)
 
 
@@ -142,7 +142,7 @@ def get_engine(settings=None, *, create: bool = True) -> Engine:
     With ``create=True`` (default) the schema is created if missing.
     """
     if settings is None:
-        from assistant.settings import get_settings
+        from config.settings import get_settings
 
         settings = get_settings()
     url = settings.resolved_database_url

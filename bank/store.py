@@ -14,9 +14,9 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, UniqueConstraint, event, update
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from bank.columns import MONEY_DIGITS, InvalidAmount, Money, ThirdPartyText, UTCDateTime, utcnow
+from bank.columns import MONEY_DIGITS, Base, InvalidAmount, Money, ThirdPartyText, UTCDateTime, utcnow
 from bank.engine import create_schema, dispose_engine, get_engine, make_engine, session_scope, setup_lock
 
 __all__ = [
@@ -25,10 +25,6 @@ __all__ = [
     "ThirdPartyText", "utcnow", "add_to_balance", "make_engine", "dispose_engine", "create_schema", "setup_lock",
     "session_scope", "get_engine",
 ]
-
-
-class Base(DeclarativeBase):
-    """Declarative base of all bank tables."""
 
 
 class Customer(Base):

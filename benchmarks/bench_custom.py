@@ -36,7 +36,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 from sklearn.pipeline import make_pipeline, make_union
 
-from assistant.settings import get_settings
+from config.settings import get_settings
 from evals.metrics import guard_actions, guard_metrics, in_scope_score
 from models.base import IntentPrediction
 from models.custom import CustomIntentModel, latest_version

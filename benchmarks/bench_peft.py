@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     from sklearn.metrics import accuracy_score, f1_score
     from tqdm import tqdm
 
-    from assistant.settings import get_settings
+    from config.settings import get_settings
     from models.base import BackendUnavailable
     from models.peft import PeftIntentModel, PeftSettings, export_for_vllm
     from training.data import load_banking77

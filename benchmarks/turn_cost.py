@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    from assistant.settings import get_settings
+    from config.settings import get_settings
     from bank.seed import seed_demo
     from bank.store import get_engine
     from models.custom import latest_version

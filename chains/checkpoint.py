@@ -21,7 +21,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from tenacity import AsyncRetrying, Retrying, retry_if_exception, stop_after_attempt, wait_incrementing
 
-from assistant.settings import get_settings
+from config.settings import get_settings
 from chains.state import STATE_TYPES
 
 SETUP_ATTEMPTS = 5

@@ -13,7 +13,7 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
-from assistant.settings import get_settings
+from config.settings import get_settings
 from chains.identity import authenticated_customer_id
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from langchain_core.runnables import ConfigurableField, Runnable
 
-from assistant.settings import get_settings
+from config.settings import get_settings
 from chains.arms import CHOICES
 from chains.policies import get_arm
 from chains.routing import RoutedChain

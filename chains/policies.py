@@ -29,7 +29,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import get_config_list, run_in_executor
 from pydantic import Field, PrivateAttr
 
-from assistant.settings import get_settings
+from config.settings import get_settings
 from chains.arms import assign_arm, customer_key, parse_arm, parse_rollout
 from models.base import (
     BackendUnavailable, IntentChatModel, IntentPrediction, PerQueryError, query_text, resolve_thresholds,

@@ -18,7 +18,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.base import RunnableBindingBase
 from langchain_core.runnables.config import get_config_list, run_in_executor
 
-from assistant.settings import get_settings
+from config.settings import get_settings
 from chains.live import SHADOW, event_of, notify
 from chains.policies import get_arm, with_metadata
 

@@ -14,18 +14,12 @@ import json
 import random
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from chains.arms import POLICIES
-from models.registry import BACKENDS
-
-KNOWN_BACKENDS: tuple[str, ...] = tuple(BACKENDS)
-"""The backends of the model registry (``models.registry.BACKENDS``): the default ``--backends``."""
-# POLICIES (chains/arms.py): routing policies accepted by ``--backends`` besides the backends
-# and pinned arms (``custom@<version folder>``); not in the default list.
-
-BackendFactory = Callable[[str, Any], Any]
-
+from evals.cli_common import (  # noqa: F401 - KNOWN_BACKENDS and parse_backends are this module's API too
+    KNOWN_BACKENDS, BackendFactory, _console, _err, _note, default_backend_factory, obtain_models, parse_backends,
+)
 
 class UsageError(Exception):
     """Bad command-line input; the message is printed and the exit code is 2."""
@@ -75,35 +69,6 @@ def register(subparsers: Any) -> None:
 
 # --- helpers -------------------------------------------------------------------------------
 
-def _err(msg: str) -> None:
-    print(f"error: {msg}", file=sys.stderr)
-
-
-def _note(msg: str) -> None:
-    print(f"note: {msg}", file=sys.stderr)
-
-
-def _is_known(name: str) -> bool:
-    """A backend, a routing policy or a valid pinned arm (``custom@<version>``)."""
-    if name in KNOWN_BACKENDS or name in POLICIES:
-        return True
-    from chains.arms import parse_arm
-
-    try:
-        parse_arm(name)
-    except ValueError:
-        return False
-    return True
-
-
-def parse_backends(spec: str) -> tuple[list[str], list[str]]:
-    """Split ``"custom,peft,cascade"`` into (known names in order, unknown names)."""
-    names = [s.strip() for s in (spec or "").split(",") if s.strip()]
-    known = [n for n in dict.fromkeys(names) if _is_known(n)]
-    unknown = [n for n in names if not _is_known(n)]
-    return known, unknown
-
-
 def read_oos(path: Path) -> list[str]:
     """A JSON list of strings; raises ``UsageError`` otherwise."""
     try:
@@ -144,34 +109,6 @@ def load_eval_data(args: argparse.Namespace, settings: Any) -> tuple[str, list[s
     return name, texts, labels
 
 
-def default_backend_factory(name: str, settings: Any) -> Any:
-    """``chains.policies.get_arm(name)``: the process-wide backend, a pinned version or a routing
-    policy (imported lazily; the registry reads the process settings itself, so ``settings`` is
-    not passed on)."""
-    from chains.policies import get_arm
-
-    return get_arm(name)
-
-
-def obtain_models(names: list[str], settings: Any, factory: BackendFactory) -> dict[str, Any]:
-    """Instantiate the named backends, skipping (with a note) those that fail or are unavailable."""
-    from models.base import BackendUnavailable
-
-    models: dict[str, Any] = {}
-    for name in names:
-        try:
-            model = factory(name, settings)
-            ok, reason = model.availability()
-        except (BackendUnavailable, KeyError, ValueError, ImportError, OSError) as e:
-            _note(f"backend {name!r} skipped: {e}")
-            continue
-        if not ok:
-            _note(f"backend {name!r} unavailable, skipped: {reason}")
-            continue
-        models[name] = model
-    return models
-
-
 def print_table(reports: dict, with_oos: bool) -> None:
     """Rich table of the results plus the top confused pairs per backend (stdout)."""
     from rich.table import Table
@@ -203,23 +140,12 @@ def print_table(reports: dict, with_oos: bool) -> None:
             console.print(f"[bold]{r.backend}[/] most confused: {pairs}")
 
 
-def _console():
-    """A rich console; when stdout is not a terminal (pipes, files, tests) it is 160 columns
-    wide so the tables are not squeezed to 80."""
-    from rich.console import Console
-
-    console = Console()
-    if not console.is_terminal:
-        console.width = max(console.width, 160)
-    return console
-
-
 # --- commands ------------------------------------------------------------------------------
 
 def cmd_eval(args: argparse.Namespace, backend_factory: BackendFactory | None = None, settings: Any = None) -> int:
     """Run ``eval``. ``backend_factory(name, settings) -> IntentChatModel`` defaults to
     ``chains.backends.get_backend``. Returns the exit code."""
-    from assistant.settings import get_settings
+    from config.settings import get_settings
     from evals.runner import evaluate_models
     from training.data import DataError
 
@@ -288,7 +214,7 @@ def cmd_eval(args: argparse.Namespace, backend_factory: BackendFactory | None = 
 
 def cmd_bench_log(args: argparse.Namespace, settings: Any = None) -> int:
     """Run ``bench-log``: the benchmark log summary as a rich table (or JSON lines)."""
-    from assistant.settings import get_settings
+    from config.settings import get_settings
     from evals.bench_log import default_log_path, summarise_log
 
     settings = settings or get_settings()

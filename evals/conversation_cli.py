@@ -24,7 +24,7 @@ def throwaway_bank() -> Iterator[Any]:
     """A temporary SQLite database as the process's bank (``BANKING_DATABASE_URL`` set, the
     settings cache cleared) for the duration; the previous setting is restored after. Yields
     the engine."""
-    from assistant.settings import get_settings
+    from config.settings import get_settings
     from bank.store import get_engine
 
     old = os.environ.get("BANKING_DATABASE_URL")
@@ -45,7 +45,7 @@ def cmd_eval_conversations(args: argparse.Namespace, settings: Any, factory: Cal
     """Run the conversations of ``args.conversations`` for each backend of ``args.backends``
     that is available. Exit code: 0 when at least one backend ran, 1 when none could, 2 for a
     bad folder or file."""
-    from evals.cli import KNOWN_BACKENDS, _console, _err, _note, obtain_models, parse_backends
+    from evals.cli_common import KNOWN_BACKENDS, _console, _err, _note, obtain_models, parse_backends
 
     try:
         convs = load_conversations(args.conversations)

@@ -58,7 +58,7 @@ def cost_per_1k(cpu_seconds: float, n: int, provider_usd: float = 0.0, settings:
     if n <= 0:
         raise ValueError("cost_per_1k needs n > 0 queries")
     if settings is None or getattr(settings, "cost_per_cpu_hour", None) is None:
-        from assistant.settings import get_settings
+        from config.settings import get_settings
 
         settings = get_settings()
     return (cpu_seconds / 3600.0 * float(settings.cost_per_cpu_hour) + provider_usd) * 1000.0 / n

@@ -21,7 +21,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.settings import REPO_ROOT, Settings, get_settings
+from config.settings import REPO_ROOT, Settings, get_settings
 
 PINNED_COMMIT = "57ec275d8078af65b7731c2a98be812d844a6d6b"
 DOWNLOAD_URL = "https://raw.githubusercontent.com/PolyAI-LDN/task-specific-datasets/{commit}/banking_data/{name}"

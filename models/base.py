@@ -84,7 +84,7 @@ def resolve_thresholds(saved: dict[str, float] | None) -> dict[str, float]:
     """The thresholds an answer carries: ``saved`` (from the model version; missing keys 0.0,
     clarify defaulting to oos), each replaced by the operator's setting when that is set.
     Returns ``{"oos_threshold", "clarify_threshold"}`` with clarify >= oos (both in [0, 1])."""
-    from assistant.settings import get_settings
+    from config.settings import get_settings
 
     s = get_settings()
     saved = dict(saved or {})

@@ -39,7 +39,7 @@ from pydantic import PrivateAttr
 from safetensors.torch import load_file
 from tokenizers import Tokenizer
 
-from assistant.settings import get_settings
+from config.settings import get_settings
 from models.base import TOP_K, BackendUnavailable, IntentChatModel, IntentPrediction
 from models.entities import extract_entities
 from models.labels import OUT_OF_SCOPE, SMALL_TALK, public_label

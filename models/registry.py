@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from assistant.settings import get_settings
+from config.settings import get_settings
 from models.base import BackendUnavailable, IntentChatModel, IntentPrediction
 
 # name -> (module, class). The chain never asks which backend it is talking to; this table is

@@ -27,7 +27,7 @@ def session_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("banking_home")
     os.environ["BANKING_HOME"] = str(home)
     os.environ["BANKING_BENCH_EVERY"] = "0"
-    from assistant.settings import get_settings
+    from config.settings import get_settings
 
     get_settings.cache_clear()
     return home

@@ -23,7 +23,7 @@ def client(trained_custom_model_dir):
     from bank.seed import seed_demo
     from bank.store import get_engine
     from assistant.app import create_app
-    from assistant.settings import get_settings
+    from config.settings import get_settings
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("BANKING_OOS_THRESHOLD", "0")
@@ -38,7 +38,7 @@ def client(trained_custom_model_dir):
 @pytest.fixture()
 def thresholds(monkeypatch):
     """Pin (oos, clarify) thresholds for one test; the cached settings are dropped afterwards."""
-    from assistant.settings import get_settings
+    from config.settings import get_settings
 
     def pin(oos: str, clarify: str) -> None:
         monkeypatch.setenv("BANKING_OOS_THRESHOLD", oos)
@@ -208,7 +208,7 @@ def test_stream_endpoint_yields_the_answer(client: TestClient) -> None:
 def test_benchmark_runs_every_n_requests(trained_custom_model_dir, monkeypatch) -> None:
     """2N requests through the API -> exactly 2 benchmark rounds in the JSONL log."""
     from assistant.app import create_app
-    from assistant.settings import get_settings
+    from config.settings import get_settings
     from bank.seed import seed_demo
     from bank.store import create_schema, get_engine
 

@@ -21,7 +21,7 @@ from bank.store import (
     Account, ApiKey, Base, Card, CardTransaction, Customer, InvalidAmount, add_to_balance, create_schema, get_engine,
     make_engine, session_scope,
 )
-from assistant.settings import Settings
+from config.settings import Settings
 from db_backends import db_url  # noqa: F401 - fixture: SQLite and PostgreSQL
 
 

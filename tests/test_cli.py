@@ -13,7 +13,7 @@ from assistant.cli import main
 def _no_guard(monkeypatch):
     """Routing here must not depend on how confident the 6-epoch test model is (the guard has
     its own tests in test_api.py)."""
-    from assistant.settings import get_settings
+    from config.settings import get_settings
 
     monkeypatch.setenv("BANKING_OOS_THRESHOLD", "0")
     monkeypatch.setenv("BANKING_CLARIFY_THRESHOLD", "0")
@@ -88,7 +88,7 @@ def fake_chat(session_home, monkeypatch):
 
     import assistant.cli as cli
     from assistant.conversations import Conversations
-    from assistant.settings import get_settings
+    from config.settings import get_settings
     from bank.seed import seed_demo
     from bank.store import create_schema, get_engine
     from models import registry

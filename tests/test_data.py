@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.settings import Settings
+from config.settings import Settings
 from models.banking77 import DataError, load_banking77, read_csv, verify_dir
 
 

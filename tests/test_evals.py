@@ -22,7 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.pipeline import make_pipeline
 
-from assistant.settings import REPO_ROOT, Settings
+from config.settings import REPO_ROOT, Settings
 from evals import cli as eval_cli
 from evals.bench_log import read_log, summarise_log
 from evals.benchmark import BenchmarkScheduler, probe_set

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import models.gemini.client as gemini_client
-from assistant.settings import REPO_ROOT, Settings
+from config.settings import REPO_ROOT, Settings
 from fake_gemini import FakeGemini, blocked_prompt_body, error_body, ok_body, rate_limit_body, refusal_body
 from models.base import BackendUnavailable
 from models.gemini import GeminiAnswerError, GeminiIntentModel, GeminiRejected, GeminiSettings, PromptBlocked

@@ -173,7 +173,7 @@ def test_another_customer_cannot_confirm_on_someone_elses_thread(graph, ids) -> 
 def test_backend_is_chosen_per_message_not_kept_per_thread(graph, ids, monkeypatch) -> None:
     """The README: ``backend`` is per request. A thread that chose custom once does not keep it
     for later requests that name none (issue 20: it used to)."""
-    from assistant.settings import get_settings
+    from config.settings import get_settings
     from models.base import BackendUnavailable
 
     with pytest.raises(BackendUnavailable, match="GOOGLE_API_KEY"):

@@ -38,7 +38,7 @@ def make_client(seeded, monkeypatch) -> Iterator[Callable[..., TestClient]]:
     """``make_client(VAR=value, ...)``: a started app built with those ``BANKING_*`` settings
     (fresh rate-limit counters each time), closed after the test."""
     from assistant.app import create_app
-    from assistant.settings import get_settings
+    from config.settings import get_settings
 
     opened: list[TestClient] = []
 
@@ -277,7 +277,7 @@ def test_health_details_need_an_operator_key(client: TestClient, trained_custom_
 
 def test_playground_is_not_served_nor_advertised(seeded, capsys) -> None:
     from assistant.app import create_app
-    from assistant.settings import get_settings
+    from config.settings import get_settings
 
     get_settings.cache_clear()
     with TestClient(create_app()) as c:

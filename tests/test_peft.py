@@ -18,7 +18,7 @@ import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 import training.peft as tp
-from assistant.settings import Settings
+from config.settings import Settings
 from models.base import BackendUnavailable
 from models.peft import (
     ADAPTER_DIR,
@@ -261,7 +261,7 @@ def test_langserve_classify_with_backend_peft(trained, session_home, data):
 
     from fastapi.testclient import TestClient
 
-    from assistant.server import create_app
+    from assistant.app import create_app
     from bank.seed import seed_demo
     from bank.store import get_engine
 

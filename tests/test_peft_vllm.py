@@ -16,7 +16,7 @@ import httpx
 import pytest
 import torch
 
-from assistant.settings import Settings
+from config.settings import Settings
 from models.peft import ADAPTER_DIR, TOKENIZER_DIR, PeftIntentModel, PeftSettings, export_for_vllm
 from models.peft.local import VERSION_FILES
 from models.versions import save_version

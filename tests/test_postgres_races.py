@@ -291,7 +291,7 @@ def test_checkpointer_resumes_a_thread_from_another_connection(db_url, trained_c
     from langchain_core.messages import HumanMessage
     from langgraph.types import Command
 
-    from assistant.settings import get_settings
+    from config.settings import get_settings
     from bank.store import Card, get_engine
     from chains.checkpoint import checkpoint_path, open_checkpointer
     from chains.graph import build_graph
@@ -366,7 +366,7 @@ def test_two_payments_over_the_balance_at_once_only_one_succeeds(bank):
 
 def test_daily_limit_holds_when_payments_are_confirmed_at_once(bank, monkeypatch):
     """Limit 300: three payments of £120 confirmed at once -> two sent, one refused (daily total 240), 6 rounds."""
-    from assistant.settings import get_settings
+    from config.settings import get_settings
 
     engine, alice, account_id = bank
     monkeypatch.setenv("BANKING_DAILY_OUTGOING_LIMIT", "300")
@@ -429,7 +429,7 @@ def test_two_payments_over_the_balance_at_once_only_one_succeeds(bank):
 
 def test_daily_limit_holds_when_payments_are_confirmed_at_once(bank, monkeypatch):
     """Limit 300: three payments of £120 confirmed at once -> two sent, one refused (daily total 240), 6 rounds."""
-    from assistant.settings import get_settings
+    from config.settings import get_settings
 
     engine, alice, account_id = bank
     monkeypatch.setenv("BANKING_DAILY_OUTGOING_LIMIT", "300")

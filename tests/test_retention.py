@@ -26,7 +26,7 @@ MAX_CHECKPOINT_BYTES = 20_000
 
 @pytest.fixture()
 def bank_on(db_url, monkeypatch, session_home):  # noqa: F811
-    from assistant.settings import get_settings
+    from config.settings import get_settings
     from bank.seed import seed_demo
     from bank.store import create_schema, get_engine
 

@@ -234,7 +234,7 @@ def test_a_backend_that_cannot_be_imported_is_missing_the_same_way_plain_or_pinn
 
 
 def test_shadow_rows_appear_in_the_log_with_agreement(tmp_path, arms) -> None:
-    from assistant.settings import Settings
+    from config.settings import Settings
 
     settings = Settings(home=tmp_path, bench_every=0)
     scheduler = BenchmarkScheduler(settings, lambda: {}, tmp_path / "bench.jsonl")
@@ -277,7 +277,7 @@ def app_client(session_home, monkeypatch):
     from fastapi.testclient import TestClient
 
     from assistant.app import create_app
-    from assistant.settings import get_settings
+    from config.settings import get_settings
     from bank.seed import seed_demo
     from bank.store import get_engine
     from models import registry as backends

@@ -126,7 +126,7 @@ def test_version_without_a_head_still_loads(trained_custom_model_dir: Path, tmp_
 
 
 def test_only_generated_request_rows_carry_spans(banking77, tmp_path: Path) -> None:
-    from assistant.settings import get_settings
+    from config.settings import get_settings
     from models.labels import REQUEST_LABELS
     from training.custom import TrainConfig, build_rows, label_space
     from training.data import load_extras

@@ -144,7 +144,7 @@ def test_settings_update_is_ignored_for_customers_and_applied_for_operators() ->
 
 
 def test_operator_tools_are_off_unless_the_bank_turns_them_on(monkeypatch) -> None:
-    from assistant.settings import Settings
+    from config.settings import Settings
 
     monkeypatch.delenv("BANKING_UI_OPERATOR_TOOLS", raising=False)
     assert Settings(_env_file=None).ui_operator_tools is False

@@ -11,7 +11,7 @@ import pytest
 
 @pytest.fixture()
 def login(session_home, monkeypatch):
-    from assistant.settings import get_settings
+    from config.settings import get_settings
     from bank.seed import seed_demo
     from bank.store import create_schema, get_engine
 

@@ -72,7 +72,7 @@ def fake_gemini():
 def pinned_thresholds():
     """The guard thresholds and the absent peft model of this module, in this process too (the
     server inherits them)."""
-    from assistant.settings import get_settings
+    from config.settings import get_settings
 
     pinned = {**THRESHOLDS, "BANKING_PEFT_MODEL_DIR": str(NO_PEFT)}
     old = {k: os.environ.get(k) for k in pinned}

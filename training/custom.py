@@ -36,7 +36,7 @@ from safetensors.torch import save_file
 from sklearn.metrics import accuracy_score, f1_score
 from tqdm.auto import tqdm
 
-from assistant.settings import Settings, get_settings
+from config.settings import Settings, get_settings
 from models.banking77 import Banking77, load_banking77
 from models.custom import REQUIRED_FILES, calibrated_probs, public_probs
 from models.span_tags import ENTITY_TAGS

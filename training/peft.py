@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.settings import Settings, get_settings
+from config.settings import Settings, get_settings
 from models.banking77 import Banking77, Split, load_banking77
 from models.peft.chat_model import versions_root
 from models.peft.local import ADAPTER_DIR, TOKENIZER_DIR, VERSION_FILES, load_local_runtime, nf4_config

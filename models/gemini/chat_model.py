@@ -49,7 +49,7 @@ class GeminiIntentModel(IntentChatModel):
 
     gemini: GeminiSettings = Field(default_factory=GeminiSettings)
     intents: list[str] = Field(default_factory=list)
-    app_settings: Any = None  # assistant.settings.Settings, for loading the training split
+    app_settings: Any = None  # config.settings.Settings, for loading the training split
 
     _retriever: ExampleRetriever | None = PrivateAttr(default=None)
     _structured: Any = PrivateAttr(default=None)
@@ -194,7 +194,7 @@ class GeminiIntentModel(IntentChatModel):
 
     def _app_settings(self):
         if self.app_settings is None:
-            from assistant.settings import get_settings
+            from config.settings import get_settings
 
             self.app_settings = get_settings()
         return self.app_settings

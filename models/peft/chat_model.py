@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from assistant.settings import Settings, get_settings
+from config.settings import Settings, get_settings
 from models.base import BackendUnavailable, IntentChatModel, IntentPrediction
 from models.peft.local import TOKENIZER_DIR, LocalRuntime, is_version, load_local_runtime
 from models.peft.settings import PeftSettings
