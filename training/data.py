@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.settings import REPO_ROOT, Settings, get_settings
+from config.settings import REPO_ROOT, Settings, get_settings
 from models.banking77 import DataError, Split, sha256_file
 from models.banking77 import Banking77, load_banking77, read_csv  # noqa: F401  (re-exported: evals, CLI, benchmarks)
 from models.labels import CHECK_BALANCE, KIND_SEP, OUT_OF_SCOPE, RECENT_TRANSACTIONS, SMALL_TALK
