@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 
 from rich.console import Console
 from rich.text import Text
 
+from assistant.terminal import console, print_turn
 from config.settings import get_settings
 
-console = Console()  # wraps at word boundaries
 err = Console(stderr=True)
 
 
@@ -136,35 +135,6 @@ class Conversation:
         return None
 
 
-_TERMINAL_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def terminal_safe(text: str) -> str:
-    """``text`` without C0/C1 control characters other than tab and newline (no escape
-    sequences can reach the terminal)."""
-    return _TERMINAL_CONTROL.sub("", text)
-
-
-def _print_turn(out: dict) -> None:
-    # Answers carry third-party text (merchant names, payees, references): never markup, never
-    # terminal escape sequences.
-    from assistant.ui_text import handoff_summary, slot_options
-
-    console.print(Text.assemble(("assistant> ", "bold green"), terminal_safe(out["answer"])), highlight=False)
-    for i, choice in enumerate(out.get("choices") or [], start=1):
-        console.print(Text(f"  {i}) {terminal_safe(choice['title'])}", style="cyan"), highlight=False)
-    for i, option in enumerate(slot_options(out), start=1):  # a question for a missing detail
-        console.print(Text(f"  {i}) {terminal_safe(option)}", style="cyan"), highlight=False)
-    queue = handoff_summary(out)
-    if queue:
-        console.print(Text(f"  {terminal_safe(queue)}", style="yellow"), highlight=False)
-    if out.get("intent"):
-        label = "intent" if out["status"] not in ("out_of_scope", "clarify") else "top guess"
-        console.print(
-            Text(f"  {label}={out['intent']} confidence={out['confidence']:.2f} backend={out['backend']} "
-                 f"latency={out['latency_ms']:.1f} ms status={out['status']}", style="dim"), highlight=False)
-
-
 # ----------------------------------------------------------------------------- commands
 def cmd_train(args: argparse.Namespace) -> int:
     if args.backend == "custom":
@@ -194,7 +164,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out, default=str))
     else:
-        _print_turn(out)
+        print_turn(out)
     return 0
 
 
@@ -233,7 +203,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
                 return 1
             err.print(Text(view.detail, style="red"), highlight=False)
             continue
-        _print_turn(out)
+        print_turn(out)
         options = slot_options(out)
         if out.get("pending_confirmation"):
             console.print("[yellow]  Reply 'yes' to confirm or 'no' to leave it.[/yellow]")

@@ -85,7 +85,7 @@ def test_merchant_names_cannot_drive_the_terminal_or_add_lines(hostile_merchants
 
     buf = io.StringIO()
     monkeypatch.setattr(cli, "console", Console(file=buf, force_terminal=True, width=200))
-    cli._print_turn({"answer": answer, "choices": [], "intent": None, "status": "answered"})
+    cli.print_turn({"answer": answer, "choices": [], "intent": None, "status": "answered"})
     shown = buf.getvalue()
     assert "\x1b[2J" not in shown and "\x1b]0;" not in shown
     assert not any(line.lstrip().startswith("- Refund approved") for line in shown.splitlines())

@@ -199,7 +199,7 @@ def test_teacher_soft_labels_are_real_and_cached(banking77, tmp_path: Path) -> N
 
 
 def test_recalibrate_keeps_the_weights_and_serves_the_new_thresholds(trained_custom_model_dir: Path, tmp_path: Path) -> None:
-    from training.custom import OOS_BIAS_GRID, recalibrate
+    from training.calibration import OOS_BIAS_GRID, recalibrate
 
     new = recalibrate(trained_custom_model_dir, out_root=tmp_path / "custom")
     assert new.parent == tmp_path / "custom" and (new / "COMPLETE").is_file()
