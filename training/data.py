@@ -39,7 +39,7 @@ def load_oos(settings: Settings | None = None) -> list[str]:
 
 CLINC_TO_LABEL = {"balance": CHECK_BALANCE, "transactions": RECENT_TRANSACTIONS}
 OUTLIER_VALIDATION_FRACTION = 0.10
-REQUEST_ROWS_TRAIN, REQUEST_ROWS_VALIDATION = 160, 30
+REQUEST_ROWS_TRAIN, REQUEST_ROWS_VALIDATION = 300, 30
 """Generated request rows per intent (``training.requests``) in the extras' train / validation splits."""
 EXTRA_SHA256 = {
     "outliers.json": "37722ff8aeed5e73e65cd8f0faae82c5af05df19d140c937f89cde4c13585f5c",

@@ -187,12 +187,26 @@ def _iban(rng: random.Random) -> str:
     return iban.lower() if rng.random() < 0.1 else iban
 
 
+SYLLABLES = ["ka", "ri", "lo", "ma", "ten", "sa", "vi", "del", "mar", "o", "an", "el", "ber", "to", "ni", "gu", "ras",
+             "wen", "do", "li", "ya", "zo", "fen", "hal", "mi", "ros", "tu", "ne", "ja", "bo", "ck", "ll", "en", "ak"]
+
+
+def _made_up(rng: random.Random) -> str:
+    """A pronounceable made-up name word of 2-3 syllables, capitalised (so unseen names read as names)."""
+    return "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize()
+
+
 def _name(rng: random.Random) -> str:
-    """A random first name, full name or company."""
+    """A random first name, full name, made-up name or company."""
     r = rng.random()
-    if r < 0.3:
+    if r < 0.2:
         return rng.choice(FIRST)
-    return f"{rng.choice(FIRST)} {rng.choice(LAST)}" if r < 0.85 else rng.choice(COMPANIES)
+    if r < 0.55:
+        return f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+    if r < 0.9:
+        first = rng.choice(FIRST) if rng.random() < 0.5 else _made_up(rng)
+        return first if rng.random() < 0.25 else f"{first} {_made_up(rng)}"
+    return rng.choice(COMPANIES)
 
 
 def _amount(rng: random.Random) -> str:
