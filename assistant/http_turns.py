@@ -16,7 +16,9 @@
   yields as they come. The graph's synchronous stream is driven, and closed, in one worker
   thread (:func:`_pump`): when the client goes away the worker stops at the next item, closes
   LangGraph's stream there (releasing the checkpointer) and the thread's turn lock is released
-  only after that, so an aborted stream leaves nothing running.
+  only after that, so an aborted stream leaves nothing running. A proposal whose stream was
+  cut off before the whole output reached the client is closed (``superseded``): the customer
+  never saw exactly what a "yes" would confirm.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from starlette.concurrency import run_in_threadpool
 
 from assistant.conversations import Conversations, run_config, thread_id
 from assistant.errors import DOMAIN_ERRORS, view_of
+from bank.store import get_engine
+from bank.tools import close_action
 from chains.answers import answer_chunks
 from chains.arms import CHOICES
 from chains.assistant import AssistantInput, AssistantOutput, AssistantRequest, InvalidMessage
@@ -190,8 +194,9 @@ class AssistantTurn(Runnable[AssistantInput, AssistantOutput]):
         async with self._lock(graph_config["configurable"]["thread_id"]):
             stream = self.holder.stream(graph_input(req), graph_config, ["custom", "values"])
             worker = asyncio.ensure_future(run_in_threadpool(_pump, stream, loop, queue, stop))
+            state: dict[str, Any] = {}
+            delivered = False
             try:
-                state: dict[str, Any] = {}
                 streamed = False
                 while True:
                     kind, payload = await queue.get()
@@ -210,12 +215,18 @@ class AssistantTurn(Runnable[AssistantInput, AssistantOutput]):
                     for chunk in answer_chunks(out.answer):
                         yield AnswerChunk(answer_chunk=chunk)
                 yield out
+                delivered = True
             finally:
                 stop.set()  # the client went away, or the turn is over: the worker closes the stream
                 try:
                     await asyncio.shield(worker)
                 except BaseException:  # noqa: BLE001 - its error was raised above, or nobody waits for it
                     pass
+                pending = ((state.get("output") or {}) if not delivered else {}).get("pending_confirmation")
+                if pending:  # the customer never saw the whole question: nothing may confirm it
+                    await asyncio.shield(run_in_threadpool(
+                        close_action, get_engine(), graph_config["configurable"]["customer_id"],
+                        pending["action_id"], "superseded"))
 
     async def sse_events(self, req: AssistantInput, config: RunnableConfig) -> AsyncIterator[dict[str, str]]:
         """The turn as server-sent events in LangServe's stream format (what ``RemoteRunnable``

@@ -81,8 +81,10 @@ def slots_from_entities(entities: list[dict[str, Any]], intent: str | None = Non
     (last4 or kind), account -> ``account`` (currency or name), payee/merchant/reference as
     written (a "name" that is an IBAN fills ``iban``). For a payment a merchant-like name is the
     payee; for a dispute a payee may be the merchant (a search keeps them apart: payees are
-    transfers, merchants card payments)."""
+    transfers, merchants card payments). Two different amounts for one slot ("send £5 and £10")
+    give none: the tool asks which."""
     slots: dict[str, str] = {}
+    ambiguous: set[str] = set()
     coded = _AMOUNT_WITH_CODE.search(text or "")
     if coded and not any(e.get("label") == "amount" for e in entities):
         slots["amount"], slots["currency"] = coded.group(1).replace(",", ""), coded.group(2).upper()
@@ -94,6 +96,8 @@ def slots_from_entities(entities: list[dict[str, Any]], intent: str | None = Non
         if label == "amount" and isinstance(value, dict):
             if value.get("amount"):
                 slot, amount = _amount_slot(text, e, value, intent)
+                if slots.get(slot, amount) != amount:  # "send £5 and £10": which one? the tool asks
+                    ambiguous.add(slot)
                 slots[slot] = amount
             if value.get("currency"):
                 slots["currency"] = str(value["currency"])
@@ -116,7 +120,7 @@ def slots_from_entities(entities: list[dict[str, Any]], intent: str | None = Non
         slots["payee"] = slots.pop("merchant")
     if intent == "dispute_charge" and "payee" in slots and "merchant" not in slots:
         slots["merchant"] = slots["payee"]
-    return {k: v for k, v in slots.items() if v}
+    return {k: v for k, v in slots.items() if v and k not in ambiguous}
 
 
 def reply_slots(form: Form, text: str, entities: list[dict[str, Any]]) -> dict[str, str]:

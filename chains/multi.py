@@ -46,10 +46,18 @@ def split_requests(text: str) -> list[str]:
     return parts if 2 <= len(parts) <= MAX_PARTS else [text]
 
 
-def is_multi(decisions: list[GuardDecision]) -> bool:
-    """True when every part routes, to pairwise different intents."""
+REPEAT_MIN_WORDS = 3
+"""A request repeated in one message ("send £5 to Mark and send £6 to Lena") counts as two only
+when every part has at least this many words ("send £5 and £10 to Mark" is one, unclear, request)."""
+
+
+def is_multi(decisions: list[GuardDecision], parts: list[str] | None = None) -> bool:
+    """True when every part routes, to pairwise different intents, or the same intent repeated
+    with every part (``parts``) a full request of :data:`REPEAT_MIN_WORDS` words or more."""
     intents = [d.classification.intent for d in decisions]
-    return len(decisions) >= 2 and all(d.action == "route" for d in decisions) and len(set(intents)) == len(intents)
+    if len(decisions) < 2 or not all(d.action == "route" for d in decisions):
+        return False
+    return len(set(intents)) == len(intents) or all(len(p.split()) >= REPEAT_MIN_WORDS for p in parts or [])
 
 
 def carry_over(slots: dict[str, str], text: str, previous: dict[str, str]) -> dict[str, str]:

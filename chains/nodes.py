@@ -28,7 +28,6 @@ from langgraph.types import Command, interrupt
 
 from bank.store import get_engine
 from bank.tools import ProposalRefused, run_tool
-from bank.transcript import transcript
 from chains.answers import about, answer_chunks, as_json, assistant_message, record, with_notice  # noqa: F401
 from chains.assistant import AssistantOutput, validate_message
 from chains.classification import Classification
@@ -38,6 +37,7 @@ from chains.extract import extract
 from chains.forms import FORM_INTENTS, Form, is_cancel
 from chains.guard import GuardDecision, UnknownChoice, guard, in_scope_candidates
 from chains.intent_titles import intent_title
+from chains.tool_calls import HANDOFF_INTENT, answer_read_only, tool_output, tool_slots
 from chains.multi import QueuedRequest, combined_answer, is_multi, split_requests
 from chains.small_talk import small_talk_reply
 from chains.state import TURN_DEFAULTS, AssistantState, Decision, TurnRequest
@@ -47,6 +47,7 @@ FOLLOW_UP_CANDIDATES = 3
 """How many of the message-alone ranking's in-scope candidates a follow-up's intent must be among."""
 
 BLOCKED_ANSWER = "I can't help with that message. Please rephrase it, or ask me about your account."
+NOTHING_OPEN_ANSWER = "OK, there is nothing in progress to stop. What would you like to do?"
 NOTHING_PENDING_ANSWER = ("There is nothing waiting for your confirmation in this conversation. "
                           "What would you like to do?")
 
@@ -134,6 +135,9 @@ def settle(state: AssistantState) -> Command[Literal["respond", "classify", "nex
             notice = ""
         else:
             out = decide(cid, d.action_id, d.approve)
+            if out.replayed and pending and pending["action_id"] != d.action_id:
+                # a repeated decision on an old action changes nothing: the waiting proposal stays
+                return Command(goto="respond", update={"output": as_json(out), "done": []})
             notice = supersede(cid, pending) if pending and pending["action_id"] != d.action_id else ""
         update = {**cleared, "output": as_json(out), "notice": notice, "done": []}
         return Command(goto=after_decision(state),
@@ -150,6 +154,9 @@ def settle(state: AssistantState) -> Command[Literal["respond", "classify", "nex
         stopped = AssistantOutput(answer=f"OK, I've stopped that request ({intent_title(form.intent)}); nothing was done.",
                                   status="answered")
         return Command(goto="respond", update={**cleared, "output": as_json(stopped), "notice": notice})
+    if not pending and not notice and is_cancel(request.text):  # "forget it" with nothing open
+        return Command(goto="respond", update={"misses": 0, "output": as_json(AssistantOutput(
+            answer=NOTHING_OPEN_ANSWER, status="answered"))})
     if pending or notice:  # moved on: closed (a correction keeps the form), handled as a new request
         return Command(goto="classify", update={"pending": None, "proposal": None, "queue": [], "notice": notice})
     if reply is not None:
@@ -213,7 +220,7 @@ class Classify:
         parts = split_requests(request.text)
         if len(parts) > 1 and state.get("form") is None:
             decisions = [guard(c) for c in self.classifications(parts, ctx, config)]
-            if is_multi(decisions):
+            if is_multi(decisions, parts):
                 queue = [QueuedRequest(text=p, decision=d) for p, d in zip(parts[1:], decisions[1:])]
                 return {"decision": decisions[0], "request": request.model_copy(update={"text": parts[0]}),
                         "queue": queue}
@@ -228,7 +235,6 @@ class Classify:
         return {"decision": alone}
 
 
-HANDOFF_INTENT = "talk_to_human"
 MISSES_BEFORE_HANDOFF = 1
 """A clarify question or decline right after another one hands the customer over to a person."""
 
@@ -252,47 +258,6 @@ def apply_guard(state: AssistantState) -> dict[str, Any]:
     if decision.action == "clarify":
         update.update(choices=decision.choices, clarified=state["request"].text)
     return update
-
-
-def tool_slots(state: AssistantState, config: RunnableConfig, intent: str) -> dict[str, Any]:
-    """The slots the tool gets: the turn's, plus for a hand-over the conversation so far."""
-    slots: dict[str, Any] = dict(state.get("slots") or {})
-    if intent == HANDOFF_INTENT:
-        ctx = TurnContext.from_config(config)
-        slots.update(thread_id=ctx.thread_id or "", transcript=transcript(get_engine(), ctx.thread_id or "", ctx.customer_id))
-    return slots
-
-
-def tool_output(result: Any, decision: Any) -> AssistantOutput:
-    """A tool's result as the turn's output: a proposal, a question for a missing detail, a
-    hand-over, or an answer."""
-    status = ("confirmation_required" if result.pending_confirmation else "slot_required" if result.slot_request
-              else "handoff" if result.data.get("handoff") else "answered")
-    return AssistantOutput(answer=result.answer, status=status, tool=result.tool, data=result.data,
-                           pending_confirmation=result.pending_confirmation, slot_request=result.slot_request,
-                           **decision.classification.output_fields())
-
-
-def answer_read_only(state: AssistantState, config: RunnableConfig) -> tuple[list[dict[str, Any]], list[QueuedRequest]]:
-    """With a proposal waiting: the outputs already given this turn plus the answers of the
-    queued requests that change nothing (each tool run with ``may_propose=False``), and the
-    queued requests still waiting (those that would propose, or need a detail), in order."""
-    done, waiting = list(state.get("done") or []), []
-    cid = TurnContext.from_config(config).customer_id
-    for queued in state.get("queue") or []:
-        part = {**state, "request": state["request"].model_copy(update={"text": queued.text}), "decision": queued.decision}
-        slots = extract(part, config)["slots"]
-        try:
-            result = run_tool(get_engine(), cid, queued.decision.classification.intent, queued.text,
-                              slots=slots, may_propose=False)
-        except ProposalRefused:
-            waiting.append(queued)
-            continue
-        if result.slot_request:
-            waiting.append(queued)
-        else:
-            done.append(as_json(tool_output(result, queued.decision)))
-    return done, waiting
 
 
 def tool(state: AssistantState, config: RunnableConfig) -> dict[str, Any]:

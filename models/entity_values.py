@@ -135,6 +135,16 @@ def _currency_word(word: str | None) -> tuple[str | None, int]:
     return None, 0
 
 
+_GLUED_AFTER = re.compile(r"[0-9_]|[.,][0-9]|[eExX][0-9]")
+
+
+def _glued(text: str, start: int, end: int) -> bool:
+    """True when the amount found at ``text[start:end]`` is only part of a longer token ("£1e9",
+    "1e9 pounds", "£1_000", "£10.5.3", "£0x10"): such a token is not an amount we can read, so
+    none is taken (the tool asks for it instead of proposing a different sum)."""
+    return bool(_GLUED_AFTER.match(text, end)) or (start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_."))
+
+
 def find_amounts(text: str) -> list[Found]:
     """Money in ``text``: "£25", "EUR 1,250.50", "25 quid", "twenty pounds", "50p", "a tenner", a
     bare "45" where it reads as an amount (not a card, date, count). Value
@@ -173,7 +183,7 @@ def find_amounts(text: str) -> list[Found]:
         else:
             amt, cur = SLANG[re.sub(r"\s+", " ", m.group("slang").lower())]
             num = Decimal(amt)
-        if num is None:
+        if num is None or _glued(text, start, end):
             continue
         if cur and ":" in cur:
             cur, _ = cur.split(":")

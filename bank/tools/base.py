@@ -235,8 +235,10 @@ class ToolContext:
     def propose(self, action: str, params: dict[str, Any], description: str) -> dict[str, str]:
         """Store a pending action for this customer and return ``{action_id, action, description}``.
 
-        An identical proposal (same action and params) still pending and not expired is reused,
-        so asking twice does not create two confirmable actions.
+        An identical proposal (same action, params and description) still pending and not expired
+        is reused, so asking twice does not create two confirmable actions; a proposal whose
+        wording changed (e.g. the balance after) is a new one, so a confirmation never executes
+        an action described differently from what the customer saw.
         """
         if action not in STATE_CHANGING_ACTIONS:
             raise ValueError(f"unknown action {action!r}")
@@ -247,8 +249,8 @@ class ToolContext:
             select(PendingAction).where(PendingAction.customer_id == self.customer_id,
                                         PendingAction.action == action, PendingAction.status == "pending",
                                         PendingAction.created_at >= self.now - ACTION_TTL))
-        for row in rows:
-            if row.params == params:
+        for row in rows:  # the same proposal, worded the same (a changed balance after is a new one)
+            if row.params == params and row.description == description:
                 return {"action_id": row.id, "action": row.action, "description": row.description}
         row = PendingAction(customer_id=self.customer_id, action=action, params=params, description=description,
                             status="pending", created_at=self.now)

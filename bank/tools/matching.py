@@ -113,11 +113,16 @@ _AMOUNT = re.compile(
     r"|(?<![\d.])(?P<c>\d[\d,]*\.\d{2})(?![\d.])", re.I)
 
 
+_GLUED_AFTER = re.compile(r"[0-9_]|[.,][0-9]|[eExX][0-9]")
+
+
 def amounts_in(text: str) -> list[Decimal]:
     """Money amounts written in ``text`` (``£250``, ``250 pounds``, ``250.00``), in order. Bare
     whole numbers are not amounts (they may be dates)."""
     out: list[Decimal] = []
     for m in _AMOUNT.finditer(text):
+        if _GLUED_AFTER.match(text, m.end()) or (m.start() > 0 and (text[m.start() - 1].isalnum() or text[m.start() - 1] in "_.")):
+            continue  # part of a longer token ("£1e9", "£1_000", "£10.5.3"): not an amount we can read
         raw = (m.group("a") or m.group("b") or m.group("c")).replace(",", "")
         try:
             value = Decimal(raw)

@@ -35,12 +35,13 @@ def requested_currency(ctx: ToolContext) -> str | None:
 
 
 def requested_amount(ctx: ToolContext) -> str | None:
-    """The ``amount`` slot as text, else the first amount written in the text, else None."""
+    """The ``amount`` slot as text, else the one amount written in the text, else None (none
+    written, or several)."""
     raw = ctx.slot("amount")
     if raw:
         return raw
     found = amounts_in(ctx.text)
-    return str(found[0]) if found else None
+    return str(found[0]) if len(found) == 1 else None  # none, or several ("£5 and £10"): ask
 
 
 def pick_account(ctx: ToolContext, currency: str | None, purpose: str) -> Account | ToolResult:
