@@ -53,7 +53,7 @@ def extract(state: AssistantState, config: RunnableConfig) -> dict[str, Any]:
     update: dict[str, Any] = {"entities": entities}
     if form is not None:
         new = reply_slots(form, request.text, entities)
-        if continues(form, new, routed):
+        if continues(form, new, routed, request.text):
             return {**update, "decision": form_decision(form, decision), "slots": merge(form.slots, new),
                     "contextual": False, "fallback": None}
         stopped = f"I've stopped the earlier request ({intent_title(form.intent)}); nothing was done."

@@ -140,15 +140,23 @@ def reply_slots(form: Form, text: str, entities: list[dict[str, Any]]) -> dict[s
     return slots
 
 
-def continues(form: Form, new_slots: dict[str, str], routed_intent: str | None) -> bool:
+SHORT_REPLY_WORDS = 4
+"""A reply of at most this many words that gives the detail just asked for answers the question,
+whatever a classifier makes of it alone ("40 pounds" may read like a top-up)."""
+
+
+def continues(form: Form, new_slots: dict[str, str], routed_intent: str | None, text: str = "") -> bool:
     """Whether a message continues ``form`` (``routed_intent``: the intent the guard would route
-    the message alone to, None when it would not route): the same intent does; a detail of the
-    form ("40 pounds", "from my euro account") does unless the message is itself another
-    request with details ("what did I spend at Pret?"); anything else is a new request."""
+    the message alone to, None when it would not route; ``text``: the message): the same intent
+    does; a short reply giving the slot just asked for does; another detail of the form ("no,
+    make it 45", "from my euro account") does unless the message is itself another request with
+    details ("what did I spend at Pret?"); anything else is a new request."""
     if routed_intent == form.intent:
         return True
     if not new_slots:
         return False
+    if form.asked and form.asked in new_slots and len(text.split()) <= SHORT_REPLY_WORDS:
+        return True
     return routed_intent is None or routed_intent not in FORM_INTENTS
 
 

@@ -105,3 +105,17 @@ def test_forget_it_with_nothing_open_is_not_a_miss(graph, bank) -> None:  # noqa
     out = say(graph, conf, "forget it")
     assert out["status"] == "answered" and "nothing in progress" in out["answer"]
     assert say(graph, conf, "pizza")["status"] == "out_of_scope"  # not a hand-over: the misses were reset
+
+
+def test_a_short_reply_with_the_asked_detail_answers_the_form_whatever_it_classifies_as() -> None:
+    """Found with the trained model: "40 pounds" after "How much would you like to send to
+    Northside Energy?" was classified as a top-up request and the payment was dropped."""
+    from chains.forms import Form, continues
+
+    form = Form(intent="send_money", slots={"payee": "Northside Energy"}, asked="amount")
+    assert continues(form, {"amount": "40.00", "currency": "GBP"}, "top_up_account", "40 pounds")
+    account = form.model_copy(update={"asked": "account"})
+    assert continues(account, {"account": "EUR"}, "top_up_account", "from my euro account")
+    # a new request with its own details still starts over
+    assert not continues(form, {"merchant": "Pret", "date_from": "2026-12-01"}, "search_transactions",
+                         "how much did I spend at Pret this month?")
