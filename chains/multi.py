@@ -18,7 +18,9 @@ from pydantic import BaseModel
 
 from chains.guard import GuardDecision
 
-_JOINS = re.compile(r"\s*(?:,\s*)?\b(?:and then|and also|and|then|also|plus)\b\s*|\s*;\s*|(?<=[.?!])\s+", re.I)
+_JOINS = re.compile(r"\s*(?:,\s*)?\b(?:and then|and also|and|then|also|plus)\b\s*|\s*;\s*", re.I)
+"""Joining words. A sentence boundary alone does not split ("Where is my new card? It still
+hasn't arrived" is one request); "... balance? Also freeze my card" splits at "Also"."""
 MIN_PART_WORDS = 2
 MAX_PARTS = 4
 PRONOUNS = frozenset({"him", "her", "them"})

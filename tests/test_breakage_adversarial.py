@@ -119,3 +119,12 @@ def test_a_short_reply_with_the_asked_detail_answers_the_form_whatever_it_classi
     # a new request with its own details still starts over
     assert not continues(form, {"merchant": "Pret", "date_from": "2026-12-01"}, "search_transactions",
                          "how much did I spend at Pret this month?")
+
+
+def test_two_sentences_about_one_thing_are_one_request() -> None:
+    """A sentence boundary alone does not split a message: "Where is my new card? It still hasn't
+    arrived" is one request (it was split into two, and the reply told the second one's answer)."""
+    from chains.multi import split_requests
+
+    assert split_requests("Where is my new card? It still hasn't arrived") == ["Where is my new card? It still hasn't arrived"]
+    assert split_requests("what is my balance? Also freeze my card.") == ["what is my balance?", "freeze my card"]
