@@ -88,10 +88,10 @@ _CONVERSATION_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 class AssistantInput(AssistantRequest):
-    """Request body of /assistant, checked: the customer's message (:func:`validate_message`);
-    optionally an explicit decision on a pending action (``confirm_action_id`` with
-    ``approve``), a clarify choice, or a conversation (ids at most 64 characters). Raises
-    pydantic's ``ValidationError`` with the reason per field."""
+    """Request body of /assistant, checked: optionally an explicit decision on a pending action
+    (``confirm_action_id`` with ``approve``), a clarify choice, or a conversation (ids at most 64
+    characters). Raises pydantic's ``ValidationError`` with the reason per field. The message
+    itself is validated once, by the turn (:func:`validate_message` in the graph's ``intake``)."""
 
     @field_validator("confirm_action_id", "chosen_intent")
     @classmethod
@@ -106,11 +106,6 @@ class AssistantInput(AssistantRequest):
         if v is not None and not _CONVERSATION_ID.fullmatch(v):
             raise ValueError("1-64 characters of A-Z a-z 0-9 _ . -")
         return v
-
-    @field_validator("message")
-    @classmethod
-    def _check(cls, v: str) -> str:
-        return validate_message(v)
 
     @model_validator(mode="after")
     def _decision(self) -> "AssistantInput":

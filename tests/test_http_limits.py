@@ -247,7 +247,7 @@ def test_422_echoes_only_a_short_prefix(client: TestClient) -> None:
     long = "where is my card " + "x" * 30_000
     r = client.post("/assistant/invoke", json={"input": {"message": long}}, headers=ALICE)
     assert r.status_code == 422  # checked by the turn (one check per entry): a short reason, no echo
-    assert r.json() == {"detail": f"message: message is {len(long)} characters long; the limit is 2000"}
+    assert r.json() == {"detail": f"message is {len(long)} characters long; the limit is 2000"}
     assert len(r.content) < 600
     r = client.post("/classify/invoke", json={"input": {"txt": long}}, headers=ALICE)
     assert r.status_code == 422 and len(r.content) < 600 and "x" * 50 not in r.text
