@@ -24,6 +24,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -218,10 +219,10 @@ class AssistantTurn(Runnable[AssistantInput, AssistantOutput]):
                 delivered = True
             finally:
                 stop.set()  # the client went away, or the turn is over: the worker closes the stream
-                try:
+                # _pump never raises (its error came through the queue); a second cancellation while
+                # waiting only stops this wait, the worker still closes the stream itself.
+                with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.shield(worker)
-                except BaseException:  # noqa: BLE001 - its error was raised above, or nobody waits for it
-                    pass
                 pending = ((state.get("output") or {}) if not delivered else {}).get("pending_confirmation")
                 if pending:  # the customer never saw the whole question: nothing may confirm it
                     await asyncio.shield(run_in_threadpool(

@@ -23,6 +23,7 @@ in-process turn <= 3x the model, checkpoint storage <= 20 KB per conversation tu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -102,11 +103,9 @@ def over_http(env: dict[str, str]) -> dict[str, float]:
     try:
         t_start = time.monotonic()
         while True:
-            try:
+            with contextlib.suppress(httpx.HTTPError):  # not listening yet
                 if httpx.get(f"{base}/health", timeout=2).status_code == 200:
                     break
-            except httpx.HTTPError:
-                pass
             if proc.poll() is not None or time.monotonic() - t_start > 120:
                 raise SystemExit(f"server did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.2)

@@ -20,7 +20,7 @@ from langchain_core.runnables import RunnableConfig
 from bank.gazetteer import customer_names
 from bank.store import get_engine, utcnow
 from chains.context import TurnContext
-from chains.forms import Form, continues, merge, reply_slots, slots_from_entities
+from chains.forms import FORM_INTENTS, Form, continues, merge, reply_slots, slots_from_entities
 from chains.guard import GuardDecision
 from chains.intent_titles import intent_title
 from chains.multi import carry_over, resolve_pronouns
@@ -46,10 +46,13 @@ def form_decision(form: Form, decision: GuardDecision) -> GuardDecision:
 
 def extract(state: AssistantState, config: RunnableConfig) -> dict[str, Any]:
     """Entities and slots of the message (``state`` holds this turn's ``decision`` and
-    ``request``); an open form continued or closed. Returns the state update."""
+    ``request``); an open form continued or closed. Returns the state update. Only a form intent,
+    an open form or a multi-request message reads details; any other turn skips extraction."""
     decision, request, form = state["decision"], state["request"], state.get("form")
-    entities = message_entities(state, config)
     routed = decision.classification.intent if decision.action == "route" else None
+    if form is None and routed not in FORM_INTENTS and not state.get("queue") and not state.get("done"):
+        return {"entities": [], "slots": {}}  # nothing reads details: no extraction, no gazetteer query
+    entities = message_entities(state, config)
     update: dict[str, Any] = {"entities": entities}
     if form is not None:
         new = reply_slots(form, request.text, entities)

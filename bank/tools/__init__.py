@@ -65,5 +65,5 @@ def run_tool(engine: Engine, customer_id: int, intent: str, text: str, *, slots:
         if s.execute(select(Customer.id).where(Customer.id == customer_id)).scalar_one_or_none() is None:
             raise LookupError(f"no customer with id {customer_id}")
         ctx = ToolContext(session=s, customer_id=customer_id, intent=intent, tool=entry.name, text=text or "", now=now,
-                          may_propose=may_propose, slots=dict(slots or {}))
+                          may_propose=may_propose, slots=dict(slots or {}), details_extracted=slots is not None)
         return entry.func(ctx)

@@ -89,6 +89,10 @@ class ToolContext:
     """False when the conversation only inferred this intent from earlier context: a proposal
     then raises :class:`ProposalRefused` (and the call's transaction rolls back)."""
     slots: dict[str, Any] = field(default_factory=dict)
+    details_extracted: bool = False
+    """True when the caller (the conversation) already extracted the message's details into
+    ``slots``: a tool then reads values only from ``slots`` and never parses ``text`` again for
+    them (one extraction per message, models/entities.py; a detail it could not read is asked for)."""
     """Details of the request already known (issue 16 slot names: ``amount``, ``currency``,
     ``payee``, ``iban``, ``account``, ``card``, ``reference``, ``merchant``, ``date_from``,
     ``date_to``, ``min_amount``, ``max_amount``, ``direction``, ``transaction_id``, and for a

@@ -8,6 +8,7 @@ fuzzily with ``rapidfuzz`` (typos and partial names such as "Mark" or "Tompson" 
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -181,10 +182,8 @@ def dates_in(text: str, today: date) -> list[date]:
         if month:
             add(_past_date(today, month, int(m.group(2))))
     for m in re.finditer(r"\b(\d{4})-(\d{2})-(\d{2})\b", low):
-        try:
+        with contextlib.suppress(ValueError):  # "2026-02-31" is no date: not a criterion
             add(date(int(m.group(1)), int(m.group(2)), int(m.group(3))))
-        except ValueError:
-            pass
     return found
 
 

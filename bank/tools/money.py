@@ -26,20 +26,25 @@ PAYMENT_FEE = Decimal("0.00")
 
 
 def requested_currency(ctx: ToolContext) -> str | None:
-    """The ``currency`` slot (upper case), else a currency sign/word/code in the text, else None."""
+    """The ``currency`` slot (upper case), else (a caller that extracted no details) a currency
+    sign/word/code in the text, else None."""
     code = ctx.slot("currency")
     if code:
         return code.upper()
+    if ctx.details_extracted:
+        return None
     found = currencies_in(ctx.text, [a.currency for a in ctx.accounts(open_only=False)] + ctx.currencies())
     return found[0] if found else None
 
 
 def requested_amount(ctx: ToolContext) -> str | None:
-    """The ``amount`` slot as text, else the one amount written in the text, else None (none
-    written, or several)."""
+    """The ``amount`` slot as text, else (a caller that extracted no details) the one amount
+    written in the text, else None (none written, or several)."""
     raw = ctx.slot("amount")
     if raw:
         return raw
+    if ctx.details_extracted:
+        return None
     found = amounts_in(ctx.text)
     return str(found[0]) if len(found) == 1 else None  # none, or several ("£5 and £10"): ask
 
