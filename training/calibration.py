@@ -16,7 +16,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from config.settings import Settings, get_settings
 from models.banking77 import Banking77, load_banking77
 from models.custom import REQUIRED_FILES, calibrated_probs, public_probs
-from models.labels import OUT_OF_SCOPE, public_label
+from models.labels import OUT_OF_SCOPE, REQUEST_LABELS, public_label
 from models.tokenizer import encode_inputs
 from models.transformer import IntentTransformer
 from models.versions import save_version
@@ -46,8 +46,10 @@ def calibrate(model: IntentTransformer, tok, classes: list[str], data: Banking77
     1. Temperature scaling (Guo et al. 2017) on the validation logits (all classes).
     2. An additive bias on the ``out_of_scope`` logit (grid ``OOS_BIAS_GRID``) and, for each,
        ``tune_thresholds`` with at most ``max_in_scope_rejection`` of the BANKING77 validation
-       rows declined (the quantity the in_scope_rejection target measures; the small-talk and
-       account rows' rejection is reported in ``in_scope_kept``); kept: the bias whose thresholds decline the most out-of-scope tuning rows
+       rows declined (the quantity the in_scope_rejection target measures) and, held to the same
+       budget on their own, of the generated request-intent validation rows (issue 16: a budget
+       over BANKING77 alone let the bias decline "send money to <a new name>"); the small-talk and
+       account rows' rejection is reported in ``in_scope_kept``; kept: the bias whose thresholds decline the most out-of-scope tuning rows
        (the mean of the tuning half of oos_dev.json and the held-out outliers, so the small
        oos_dev half weighs as much as the 910 outliers).
     Returns the metrics.json fields: labels, temperature, oos_logit_bias, thresholds (with
@@ -67,6 +69,8 @@ def calibrate(model: IntentTransformer, tok, classes: list[str], data: Banking77
     in_scope = np.array([labels_pub[g] != OUT_OF_SCOPE for g in gold_pub])
     oos_idx = labels_pub.index(OUT_OF_SCOPE)
     is_b77 = np.arange(len(val_y)) < len(data.validation)
+    request_ids = [index[r] for r in REQUEST_LABELS if r in index]
+    is_request = np.isin(val_y, request_ids)
     n_tune = len(oos_tune)
     best = None
     for bias in OOS_BIAS_GRID:
@@ -80,8 +84,8 @@ def calibrate(model: IntentTransformer, tok, classes: list[str], data: Banking77
         thr = tune_thresholds(vconf[in_scope], (vtop == gold_pub)[in_scope], tune_conf,
                               val_declined=vtop[in_scope] == oos_idx, oos_declined=tune_declined,
                               max_in_scope_rejection=max_in_scope_rejection, oos_weights=weights,
-                              budget_rows=is_b77[in_scope])
-        feasible = 1 - thr["budget_rows_kept"] <= max_in_scope_rejection + 1e-9
+                              budget_rows=is_b77[in_scope], budget_groups=[is_request[in_scope]])
+        feasible = 1 - min([thr["budget_rows_kept"], *thr["budget_groups_kept"]]) <= max_in_scope_rejection + 1e-9
         key = (feasible, thr["oos_rejection"], -abs(bias))
         if best is None or key > best[0]:
             rep = op[n_tune:]

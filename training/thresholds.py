@@ -69,6 +69,7 @@ def tune_thresholds(
     max_in_scope_rejection: float = 0.01,
     oos_weights: np.ndarray | None = None,
     budget_rows: np.ndarray | None = None,
+    budget_groups: list[np.ndarray] | None = None,
 ) -> dict[str, float]:
     """Choose the guard thresholds (see the module docstring).
 
@@ -78,7 +79,9 @@ def tune_thresholds(
     is ``out_of_scope`` (declined whatever the threshold); default none. ``oos_weights`` (M,)
     float: weight of each out-of-scope row in the rejection rate (default equal). ``budget_rows``
     (N,) bool: the in-scope rows whose rejection the budget limits (default all); ``in_scope_kept``
-    is reported over all rows.
+    is reported over all rows. ``budget_groups``: further (N,) bool masks, each held to the same
+budget on its own (e.g. the request intents' rows, so a small group is not hidden in a large one);
+``budget_groups_kept`` reports each group's kept fraction.
 
     Returns {"oos_threshold", "clarify_threshold", "oos_rejection", "in_scope_kept",
     "accepted_precision", "clarify_rate"} (fractions in 0-1), measured on these rows.
@@ -91,11 +94,12 @@ def tune_thresholds(
     w = np.ones(oc.shape) if oos_weights is None else np.asarray(oos_weights, dtype=np.float64)
     w = w / w.sum() if w.size else w
     budget = np.ones(vc.shape, bool) if budget_rows is None else np.asarray(budget_rows, dtype=bool)
+    groups = [budget] + [np.asarray(g, dtype=bool) for g in (budget_groups or []) if np.asarray(g).any()]
     oos_t = 0.0
     if oc.size:
         best = -1.0
         for t in np.unique(np.concatenate([vc, oc, [0.0]])):
-            if (vd | (vc < t))[budget].mean() > max_in_scope_rejection:
+            if max((vd | (vc < t))[g].mean() for g in groups) > max_in_scope_rejection:
                 break  # candidates ascend: in-scope rejection only grows from here
             declined = float(((od | (oc < t)) * w).sum())
             if declined > best:
@@ -114,6 +118,7 @@ def tune_thresholds(
         "oos_rejection": float(((od | (oc < oos_t)) * w).sum()) if oc.size else 0.0,
         "in_scope_kept": float(kept.mean()) if kept.size else 0.0,
         "budget_rows_kept": float(kept[budget].mean()) if budget.any() else 0.0,
+        "budget_groups_kept": [float(kept[g].mean()) for g in groups[1:]],
         "accepted_precision": float(ok[routed].mean()) if routed.any() else 0.0,
         "clarify_rate": float((kept & ~routed).mean()) if kept.size else 0.0,
     }
