@@ -10,6 +10,8 @@ Routes:
 - ``/classify/{invoke,batch}``: the intent classification alone (chains/intent.py).
 - ``/health``: liveness plus which backends are available (no authentication, no details);
   ``/health/details``: model versions and reasons (operator key only).
+- ``/operator/tickets`` and ``/operator/tickets/{id}/close``: the hand-over queue (operator key
+  only; assistant/operator_tickets.py).
 - ``/benchmarks``: the automatic comparative benchmark log summarised per arm (operator key only).
 - ``/metrics``: Prometheus metrics (assistant/metrics.py; operator key or loopback only).
 Request limits, JSON hygiene, rate limits and short 422 bodies: assistant/http_limits/.
@@ -40,6 +42,7 @@ from assistant.errors import view_of
 from assistant.http_turns import DOMAIN_ERRORS, AssistantTurn
 from assistant.http_limits import bounded, health_router, install as install_http_limits
 from assistant.metrics import install_metrics
+from assistant.operator_tickets import tickets_router
 from config.settings import get_settings
 from bank.auth import Principal, authenticate_key
 from bank.store import create_schema, get_engine
@@ -170,6 +173,7 @@ def create_app() -> FastAPI:
     install_http_limits(app, settings)
     install_metrics(app)  # outermost: counts the limits' answers too; GET /metrics
     app.include_router(health_router(settings.backend, require_operator))
+    app.include_router(tickets_router(require_operator))  # GET /operator/tickets, POST .../{id}/close
 
     intent_chain = bounded(build_intent_chain(), settings.max_concurrent_inference)
     classify_chain = (

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from bank.store import Base, Money, ThirdPartyText, UTCDateTime, session_scope, utcnow
 
 __all__ = ["Payee", "PaymentDetail", "Dispute", "HandoffTicket", "HANDOFF_MINUTES_PER_TICKET",
-           "queue_position", "open_tickets", "close_ticket", "ticket_dict"]
+           "queue_position", "open_tickets", "close_ticket", "get_ticket", "ticket_dict"]
 
 HANDOFF_MINUTES_PER_TICKET = 4
 """Expected minutes an operator needs per open ticket ahead in the queue (the expected wait)."""
@@ -96,9 +96,11 @@ def queue_position(session: Session, ticket: HandoffTicket) -> int:
 
 
 def ticket_dict(t: HandoffTicket, position: int | None = None) -> dict[str, Any]:
-    """Facts of a ticket (ISO timestamps); ``position`` and the expected wait when given."""
+    """Facts of a ticket (ISO timestamps; ``closed_at`` None while open); ``position`` and the
+    expected wait when given."""
     out: dict[str, Any] = {"ticket_id": t.id, "customer_id": t.customer_id, "thread_id": t.thread_id,
                            "reason": t.reason, "status": t.status, "created_at": t.created_at.isoformat(),
+                           "closed_at": t.closed_at.isoformat() if t.closed_at else None,
                            "transcript": list(t.transcript or [])}
     if position is not None:
         out["position"] = position
@@ -113,6 +115,14 @@ def open_tickets(engine: Engine) -> list[dict[str, Any]]:
         rows = list(s.scalars(select(HandoffTicket).where(HandoffTicket.status == "open")
                               .order_by(HandoffTicket.id)))
         return [ticket_dict(t, i) for i, t in enumerate(rows, start=1)]
+
+
+def get_ticket(engine: Engine, ticket_id: int) -> dict[str, Any] | None:
+    """:func:`ticket_dict` of one ticket (with its queue ``position``, 0 when closed), or None
+    when no ticket has that id."""
+    with session_scope(engine) as s:
+        t = s.get(HandoffTicket, ticket_id)
+        return None if t is None else ticket_dict(t, queue_position(s, t))
 
 
 def close_ticket(engine: Engine, ticket_id: int) -> bool:
