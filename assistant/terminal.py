@@ -21,20 +21,19 @@ def terminal_safe(text: str) -> str:
 
 
 def print_turn(out: dict) -> None:
-    """Print one turn's answer, its numbered choices or options, a hand-over's queue line and a
-    dim line of what was understood, as plain text (never markup, never escape sequences)."""
+    """Print one turn's answer, its numbered choices or options and a dim line of what was
+    understood, as plain text (never markup, never escape sequences). A hand-over's ticket, queue
+    position and expected wait are in the answer itself (bank/tools/handoff.py): no line repeats
+    them."""
     # Answers carry third-party text (merchant names, payees, references): never markup, never
     # terminal escape sequences.
-    from assistant.ui_text import handoff_summary, slot_options
+    from assistant.ui_text import slot_options
 
     console.print(Text.assemble(("assistant> ", "bold green"), terminal_safe(out["answer"])), highlight=False)
     for i, choice in enumerate(out.get("choices") or [], start=1):
         console.print(Text(f"  {i}) {terminal_safe(choice['title'])}", style="cyan"), highlight=False)
     for i, option in enumerate(slot_options(out), start=1):  # a question for a missing detail
         console.print(Text(f"  {i}) {terminal_safe(option)}", style="cyan"), highlight=False)
-    queue = handoff_summary(out)
-    if queue:
-        console.print(Text(f"  {terminal_safe(queue)}", style="yellow"), highlight=False)
     if out.get("intent"):
         label = "intent" if out["status"] not in ("out_of_scope", "clarify") else "top guess"
         console.print(

@@ -36,7 +36,7 @@ from typing import Any
 
 from assistant.ui_text import (  # noqa: F401 - the helpers' public home is assistant.ui too
     BACKEND_TITLES, UNAVAILABLE_THREAD, WORD_JOINER, answer_markdown, backend_options, button_label, clarify_choices,
-    confirmation_labels, customer_reason, escape_markdown, handoff_summary, settings_choice, slot_options,
+    confirmation_labels, customer_reason, escape_markdown, message_markdown, settings_choice, slot_options,
     technical_markdown, thread_title, understood_line,
 )
 

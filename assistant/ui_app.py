@@ -22,8 +22,8 @@
   chosen intent (graph input ``chosen_intent``) with the original message.
 - A question for a missing detail (status ``slot_required``, e.g. "Mark Thompson or Mark
   Ellis?") carries one button per option of its ``slot_request``; a click sends the option's text
-  as the customer's next message (echoed as their reply). A hand-over (status ``handoff``) ends
-  with a plain line naming the ticket and the queue position.
+  as the customer's next message (echoed as their reply). A hand-over (status ``handoff``) is
+  its answer alone: the answer names the ticket, the queue position and the expected wait once.
 - State-changing tools stop at the graph's interrupt; buttons worded for the action and the
   number of cards (or a typed yes/no) resume it with ``{"approve": bool}``; the choice is echoed
   in the chat as the customer's reply.
@@ -48,9 +48,9 @@ from assistant.http_limits.login import LoginThrottle
 from assistant.ui_history import TITLE_KEY, HistoryDataLayer, data_layer_for  # noqa: F401 - re-exported
 from config.settings import get_settings
 from assistant.ui import (
-    API_KEY_USERNAMES, STARTERS, answer_markdown, backend_options, button_label, clarify_choices,
-    confirmation_labels, create_chainlit_tables, escape_markdown, handoff_summary, settings_choice, slot_options,
-    technical_markdown, thread_title, understood_line,
+    API_KEY_USERNAMES, STARTERS, backend_options, button_label, clarify_choices, confirmation_labels,
+    create_chainlit_tables, escape_markdown, message_markdown, settings_choice, slot_options, technical_markdown,
+    thread_title,
 )
 from bank.auth import authenticate_key, authenticate_password
 from bank.store import Customer, get_engine, session_scope
@@ -174,7 +174,7 @@ async def resume(thread: dict[str, Any]) -> None:
         if pending:
             await _ask_confirmation(pending, output)
         else:
-            await _offer_options(output, cl.Message(content=_content(output, output.get("answer") or "")))
+            await _offer_options(output, cl.Message(content=message_markdown(output, output.get("answer") or "")))
 
     task = asyncio.create_task(ask_again())
     _background.add(task)  # a strong reference until it is done (asyncio keeps only a weak one)
@@ -203,17 +203,6 @@ async def _clear_actions() -> None:
     cl.user_session.set("actions", [])
 
 
-def _content(output: dict[str, Any], answer: str) -> str:
-    """The message Markdown: the escaped answer, led by the plain "Understood: ..." line and,
-    for a hand-over, followed by the ticket and queue-position line."""
-    line = understood_line(output)
-    body = answer_markdown(answer)
-    queue = handoff_summary(output)
-    if queue:
-        body += f"\n\n*{escape_markdown(queue)}*"
-    return f"*{escape_markdown(line)}*\n\n{body}" if line else body
-
-
 async def _show_details(state: dict[str, Any], output: dict[str, Any], message: cl.Message) -> None:
     """The operator view of the turn: a collapsible step under ``message`` (setting on only)."""
     if not (_operator() and cl.user_session.get("details")):
@@ -232,7 +221,7 @@ async def _ask_confirmation(pending: dict[str, Any], output: dict[str, Any]) -> 
                   label=no, icon="x"),
     ]
     cl.user_session.set("actions", actions)
-    return await cl.Message(content=_content(output, pending.get("question") or pending.get("description", "")),
+    return await cl.Message(content=message_markdown(output, pending.get("question") or pending.get("description", "")),
                             actions=actions).send()
 
 
@@ -277,7 +266,7 @@ async def run_turn(payload: Any) -> None:
                 if answer is None:
                     answer = await cl.Message(content="").send()
                 raw += data["answer_chunk"]
-                await answer.stream_token(_content(state.get("output") or {}, raw), is_sequence=True)
+                await answer.stream_token(message_markdown(state.get("output") or {}, raw), is_sequence=True)
     except Exception as e:  # noqa: BLE001 - every error gets the customer sentence of assistant/errors.py
         view = view_of(e)
         if view.http_status >= 500 and not isinstance(e, BackendUnavailable):

@@ -85,6 +85,16 @@ def understood_line(output: dict[str, Any]) -> str | None:
     return f"Understood: {_title(output['intent'])}"
 
 
+def message_markdown(output: dict[str, Any], answer: str) -> str:
+    """The chat message's Markdown for one turn: the plain ``"Understood: ..."`` line in italics
+    (:func:`understood_line`, when there is one), a blank line, then ``answer`` escaped
+    (:func:`answer_markdown`). Nothing else is added: a hand-over's ticket, queue position and
+    expected wait are in the answer itself (bank/tools/handoff.py), so they appear once."""
+    line = understood_line(output)
+    body = answer_markdown(answer)
+    return f"*{escape_markdown(line)}*\n\n{body}" if line else body
+
+
 def clarify_choices(output: dict[str, Any]) -> list[dict[str, str]]:
     """The choices of a clarifying question as ``[{"intent": label, "title": words}]``:
     ``output["choices"]`` when the graph sent them, else the top-3 of the ranking."""
@@ -112,20 +122,6 @@ def option_reply(line: str, options: list[str]) -> str:
     if text.isdigit() and 1 <= int(text) <= len(options):
         return options[int(text) - 1]
     return line
-
-
-def handoff_summary(output: dict[str, Any]) -> str | None:
-    """The hand-over in one plain line from ``output["data"]["handoff"]`` (``{ticket_id,
-    position, expected_wait_min}``), e.g. ``"Ticket #3: number 1 in the queue, expected wait
-    about 4 minutes."``; None for any other turn."""
-    h = (output.get("data") or {}).get("handoff") if output.get("status") == "handoff" else None
-    if not isinstance(h, dict) or h.get("position") is None:
-        return None
-    line = f"Ticket #{h.get('ticket_id')}: number {h['position']} in the queue"
-    wait = h.get("expected_wait_min")
-    if wait is not None:
-        line += f", expected wait about {wait} minute" + ("" if wait == 1 else "s")
-    return line + "."
 
 
 def button_label(title: str) -> str:

@@ -161,9 +161,26 @@ def test_chat_numbers_the_options_and_a_number_picks_one(fake_chat, capsys) -> N
 def test_chat_hand_over_prints_the_queue_position(fake_chat, capsys) -> None:
     import re
 
-    out = fake_chat(["can I talk to a person?"], capsys)
-    assert re.search(r"Ticket #\d+: number \d+ in the queue, expected wait about \d+ minutes?\.", out), out
+    out = " ".join(fake_chat(["can I talk to a person?"], capsys).split())  # rich wraps long lines
+    assert re.search(r"\(ticket #\d+\)\. You are number \d+ in the queue; the expected wait is about \d+ minutes", out), out
+    assert out.count("in the queue") == 1 and out.count("expected wait") == 1, out  # said once, not twice
     assert "status=handoff" in out
+
+
+def test_terminal_prints_a_hand_over_queue_line_once(capsys) -> None:
+    """print_turn prints the answer, which names ticket, position and wait; no second line
+    repeats them (it used to)."""
+    from assistant.terminal import print_turn
+
+    answer = ("I've passed our conversation to a member of our team (ticket #7). You are number 2 in the queue; "
+              "the expected wait is about 8 minutes.")
+    print_turn({"status": "handoff", "intent": "talk_to_human", "answer": answer, "confidence": 0.97,
+                "backend": "custom", "latency_ms": 1.0,
+                "data": {"handoff": {"ticket_id": 7, "position": 2, "expected_wait_min": 8}}})
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    out = " ".join(" ".join(lines).split())  # rich wraps long lines
+    assert out.count("in the queue") == 1 and out.count("#7") == 1 and out.count("8 minutes") == 1, out
+    assert out.startswith("assistant> I've passed") and out.endswith("status=handoff"), out
 
 
 def test_chat_options_show_payee_names_as_typed_not_as_markup(fake_chat, capsys) -> None:

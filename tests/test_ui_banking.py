@@ -59,8 +59,8 @@ def test_confirmation_buttons_for_the_new_actions() -> None:
     assert confirmation_labels({"action": "open_dispute"}, {}) == ("Yes, open the dispute", "No, don't open it")
 
 
-def test_slot_options_handoff_line_and_numbered_replies() -> None:
-    from assistant.ui import handoff_summary, slot_options
+def test_slot_options_and_numbered_replies() -> None:
+    from assistant.ui import slot_options
     from assistant.ui_text import option_reply
 
     ask = {"status": "slot_required", "slot_request": {"slot": "payee", "question": "Mark Thompson or Mark Ellis?",
@@ -72,12 +72,23 @@ def test_slot_options_handoff_line_and_numbered_replies() -> None:
     assert option_reply(" 1) ", ["Mark Thompson", "Mark Ellis"]) == "Mark Thompson"
     assert option_reply("3", ["Mark Thompson", "Mark Ellis"]) == "3"
     assert option_reply("45", []) == "45"  # an amount typed as a number stays a number
-    handoff = {"status": "handoff", "data": {"handoff": {"ticket_id": 7, "position": 2, "expected_wait_min": 8}}}
-    assert handoff_summary(handoff) == "Ticket #7: number 2 in the queue, expected wait about 8 minutes."
-    assert handoff_summary({**handoff, "data": {"handoff": {"ticket_id": 7, "position": 1, "expected_wait_min": 1}}}) == \
-        "Ticket #7: number 1 in the queue, expected wait about 1 minute."
-    assert handoff_summary({**handoff, "status": "answered"}) is None
-    assert handoff_summary({"status": "handoff", "data": {}}) is None
+
+
+HANDOFF_ANSWER = ("I've passed our conversation to a member of our team (ticket #7). You are number 2 in the queue; "
+                  "the expected wait is about 8 minutes. They will see what we've discussed.")
+
+
+def test_a_hand_over_message_states_the_queue_once() -> None:
+    """The hand-over's answer names ticket, position and wait; the message adds only the
+    "Understood" line (it used to repeat them in a second line)."""
+    from assistant.ui import message_markdown
+
+    out = {"status": "handoff", "intent": "talk_to_human", "answer": HANDOFF_ANSWER,
+           "data": {"handoff": {"ticket_id": 7, "position": 2, "expected_wait_min": 8}}}
+    md = message_markdown(out, out["answer"])
+    assert md.startswith("*Understood: ") and md.count("\n\n") == 1, md
+    assert md.count("in the queue") == 1 and md.count("#7") == 1 and md.count("8 minutes") == 1, md
+    assert message_markdown({"status": "clarify", "intent": "talk_to_human"}, "Which one?") == "Which one?"
 
 
 def test_operator_view_names_the_detail_asked_for() -> None:
@@ -220,12 +231,13 @@ def test_a_hand_over_shows_the_queue_position(browser, fake_ui_url) -> None:
     ctx, page = login(browser, fake_ui_url, "bob", "bob-demo")
     try:
         send(page, "can I talk to a person?")
-        line = page.get_by_text("in the queue, expected wait about")
+        line = page.get_by_text("in the queue; the expected wait is about")
         line.first.wait_for()
         assert open_tickets() == tickets + 1
         body = page.locator("body").inner_text()
-        assert re.search(r"Ticket #\d+: number \d+ in the queue, expected wait about \d+ minutes?\.", body), body
-        assert re.search(r"You are number \d+ in the queue", body), body
+        assert re.search(r"\(ticket #\d+\)\. You are number \d+ in the queue; the expected wait is about \d+ minutes",
+                         body), body
+        assert body.count("in the queue") == 1 and body.count("expected wait") == 1, body  # said once, not twice
     finally:
         ctx.close()
 
