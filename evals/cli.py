@@ -41,6 +41,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--robustness", action="store_true",
                    help="Also score a seeded perturbed copy of the rows (typos, casing, abbreviations, "
                    "openers/closers, context sentences): adds robustness_accuracy, per kind in report.md.")
+    p.add_argument("--devsets", type=Path, metavar="DIR", default=None,
+                   help="Folder of hand-written dev sets (*.jsonl: text, label[, clean]) scored per backend "
+                   "(default evals/data/devsets: chatty, typos with their clean twins, other languages).")
+    p.add_argument("--no-devsets", action="store_true", help="Do not score the dev sets.")
     p.add_argument("--threshold", type=float, help="Confidence threshold for OOS rejection (default: BANKING_OOS_THRESHOLD, else the "
                    "backend's saved out-of-scope threshold, else 0.5; evals.runner.resolve_threshold).")
     p.add_argument("--limit", type=int, help="Score a seeded random sample of N examples.")
@@ -109,6 +113,48 @@ def load_eval_data(args: argparse.Namespace, settings: Any) -> tuple[str, list[s
     return name, texts, labels
 
 
+def read_devsets(args: argparse.Namespace, settings: Any) -> list:
+    """The dev sets to score (``evals.devsets.load_devsets``): [] with ``--no-devsets``; the
+    folder ``--devsets`` (which must exist) or ``evals/data/devsets``. Raises ``UsageError`` for a
+    missing folder or a bad file."""
+    from evals.devsets import DevSetError, load_devsets
+    from training.data import load_banking77
+
+    if getattr(args, "no_devsets", False):
+        return []
+    folder = getattr(args, "devsets", None)
+    if folder is not None and not Path(folder).is_dir():
+        raise UsageError(f"--devsets {folder} is not a folder.")
+    try:
+        return load_devsets(folder, load_banking77(settings).intents)
+    except DevSetError as e:
+        raise UsageError(str(e)) from e
+
+
+def print_devsets(reports: dict) -> None:
+    """Rich table of the dev-set accuracies per backend (stdout); nothing when none was scored."""
+    from rich.table import Table
+
+    reps = [r for r in reports.values() if r.devsets]
+    if not reps:
+        return
+    names = list(dict.fromkeys(n for r in reps for n in r.devsets))
+    t = Table(title="Dev sets (accuracy; typos: spelt right / confidently declined)")
+    t.add_column("backend")
+    for n in names:
+        t.add_column(n, justify="right")
+    for r in reps:
+        cells = []
+        for n in names:
+            d = r.devsets.get(n)
+            cell = "–" if d is None else f"{d['accuracy'] * 100:.1f} %"
+            if d and "clean_accuracy" in d:
+                cell += f" / {d['clean_accuracy'] * 100:.1f} % / {d['confident_oos']}"
+            cells.append(cell)
+        t.add_row(r.backend, *cells)
+    _console().print(t)
+
+
 def print_table(reports: dict, with_oos: bool) -> None:
     """Rich table of the results plus the top confused pairs per backend (stdout)."""
     from rich.table import Table
@@ -164,6 +210,7 @@ def cmd_eval(args: argparse.Namespace, backend_factory: BackendFactory | None = 
             raise UsageError("--threshold must be between 0 and 1.")
         oos = read_oos(args.oos_file) if args.oos_file else None
         dataset, texts, labels = load_eval_data(args, settings)
+        devsets = read_devsets(args, settings)
     except UsageError as e:
         _err(str(e))
         return 2
@@ -180,7 +227,7 @@ def cmd_eval(args: argparse.Namespace, backend_factory: BackendFactory | None = 
     reports = evaluate_models(
         models, texts, labels, oos_texts=oos, threshold=args.threshold, settings=settings,
         latency_sample=args.latency_sample, batch_size=args.batch_size, seed=settings.seed,
-        progress=not args.no_progress, robust=bool(getattr(args, "robustness", False)),
+        progress=not args.no_progress, robust=bool(getattr(args, "robustness", False)), devsets=devsets,
     )
     ls_results = None
     from evals.langsmith_suite import has_api_key, run_suite
@@ -198,6 +245,7 @@ def cmd_eval(args: argparse.Namespace, backend_factory: BackendFactory | None = 
             print(json.dumps(row), flush=True)
     else:
         print_table(reports, with_oos=bool(oos))
+        print_devsets(reports)
     if args.out:
         from evals.report import write_report
 
@@ -205,7 +253,7 @@ def cmd_eval(args: argparse.Namespace, backend_factory: BackendFactory | None = 
 
         meta = {"dataset": dataset, "n": len(texts), "oos_n": len(oos or []),
                 "oos_file": str(args.oos_file) if args.oos_file else None,
-                "limit": args.limit, "seed": settings.seed, "langsmith": ls_results,
+                "limit": args.limit, "seed": settings.seed, "devsets": {d.name: len(d) for d in devsets}, "langsmith": ls_results,
                 "label_noise": near_duplicate_label_pairs(texts, labels)}
         files = write_report(reports, args.out, meta)
         _note(f"report written to {args.out} ({', '.join(sorted(p.name for p in files.values()))})")

@@ -19,6 +19,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from evals.devsets import devsets_markdown
 from evals.runner import BackendReport
 
 
@@ -242,6 +243,7 @@ def render_markdown(reports: Mapping[str, BackendReport], meta: Mapping[str, Any
             if r.robustness_per_kind:
                 lines.append(f"| {r.backend} | " + " | ".join(
                     _fmt(r.robustness_per_kind[k]["accuracy"], True) if k in r.robustness_per_kind else "–" for k in kinds) + " |")
+    lines += devsets_markdown(reports)
     noise = meta.get("label_noise") or []
     if noise:
         lines += ["", f"### Known label noise: {len(noise)} near-identical pairs with different gold labels", "",

@@ -23,6 +23,9 @@ For each backend (any ``models.base.IntentChatModel``):
 - robustness (``robustness=True``): accuracy on a seeded perturbed copy of the rows
   (``training.augment.perturbed_copy``: typos, casing, abbreviations, openers/closers, context
   sentences, long messages), overall and per perturbation kind;
+- the hand-written dev sets (``devsets``: chatty, typos with their clean twins, other languages;
+  ``evals.devsets``): accuracy, in-scope declined, and for misspelt sets the gap to the clean
+  twins and the misspelt in-scope rows declined as out_of_scope with confidence >= 0.9;
 - cost per 1,000 queries (USD, :func:`evals.metrics.cost_per_1k`): the process CPU time of the batched
   predictions priced at ``settings.cost_per_cpu_hour``, plus the provider's price of the tokens
   the answers report (``extra["cost_usd"]``, gemini);
@@ -82,6 +85,7 @@ class BackendReport:
     oos_auroc: float | None = None
     robustness_accuracy: float | None = None
     robustness_per_kind: dict[str, dict[str, float]] = field(default_factory=dict)
+    devsets: dict[str, dict[str, Any]] = field(default_factory=dict)
     device: str = "unknown"
     error: str | None = None
     latency_n: int = 0
@@ -98,7 +102,7 @@ class BackendReport:
     def summary(self, include_oos: bool | None = None) -> dict[str, Any]:
         """The one-line JSON view: backend, model_version, n, accuracy, macro_f1, p50_ms,
         p99_ms, confused_pairs, cpu_ms_per_query, cost_per_1k_usd (+ escalation_rate for a
-        cascade, + oos_rejection when OOS was measured, + error when any)."""
+        cascade, + oos_rejection when OOS was measured, + devsets when scored, + error when any)."""
         out: dict[str, Any] = {
             "backend": self.backend,
             "model_version": self.model_version,
@@ -121,6 +125,8 @@ class BackendReport:
         if self.robustness_accuracy is not None:
             out["robustness_accuracy"] = _r(self.robustness_accuracy)
             out["robustness_per_kind"] = self.robustness_per_kind
+        if self.devsets:
+            out["devsets"] = self.devsets
         out["cpu_ms_per_query"] = _r(self.cpu_ms_per_query, 4)
         out["cost_per_1k_usd"] = _r(self.cost_per_1k_usd, 6)
         if self.escalation_rate is not None:
@@ -242,15 +248,19 @@ def evaluate_model(
     top_confused: int = 10,
     progress: bool = True,
     robust: bool = False,
+    devsets: Sequence[Any] = (),
 ) -> BackendReport:
     """Evaluate one backend on ``texts``/``labels`` (parallel lists of equal, non-zero length).
 
     Returns a ``BackendReport``; failures are reported in ``report.error``, never raised.
     ``latency_sample``: number of single queries timed (seeded sample, ``seed``); 0 skips
     latency. ``threshold``: see ``resolve_threshold``. ``progress``: show a tqdm bar (stderr).
-    ``robust``: also score the seeded perturbed copy (``robustness``).
+    ``robust``: also score the seeded perturbed copy (``robustness``). ``devsets``:
+    ``evals.devsets.DevSet``s scored into ``report.devsets`` (``evals.devsets.evaluate_devsets``).
     """
     from tqdm.auto import tqdm
+
+    from evals.devsets import devset_rows, evaluate_devsets
 
     if len(texts) != len(labels) or not texts:
         raise ValueError("evaluate_model needs non-empty, parallel texts and labels.")
@@ -264,7 +274,7 @@ def evaluate_model(
     per_query = bool(model.per_query_latency)
     n_lat = 0 if per_query else min(latency_sample, len(texts))
     n_oos = len(oos_texts or [])
-    bar = tqdm(total=len(texts) * (2 if robust else 1) + n_lat + n_oos, desc=f"eval {name}", unit="q",
+    bar = tqdm(total=len(texts) * (2 if robust else 1) + n_lat + n_oos + devset_rows(devsets), desc=f"eval {name}", unit="q",
                disable=not progress, leave=False)
     try:
         cpu0 = time.process_time()
@@ -311,6 +321,9 @@ def evaluate_model(
         if robust:
             rep.robustness_accuracy, rep.robustness_per_kind = robustness(
                 model, texts, labels, seed, batch_size, bar, rep.failures)
+        if devsets:
+            rep.devsets = evaluate_devsets(model, devsets, rep.threshold, rep.clarify_threshold, batch_size, bar,
+                                           rep.failures)
     except Exception as e:  # noqa: BLE001 - one backend's failure must not stop the others
         rep.error = f"{type(e).__name__}: {e}"
     finally:
