@@ -107,10 +107,16 @@ def answer_pending(customer_id: int, pending: dict, approve: bool) -> AssistantO
                                data={"action_id": pending["action_id"], "status": "expired"})
 
 
+def superseded_sentence(description: str) -> str:
+    """The sentence telling the customer a proposal (its ``description``) was closed undone."""
+    return f"I haven't done the earlier request ({description.rstrip('.')}); ask again whenever you want it."
+
+
 def supersede(customer_id: int, pending: dict) -> str:
     """Close the proposal ``pending`` because the customer sent something else; returns the
-    sentence that tells them nothing was done (empty when it had already been decided)."""
+    sentence that tells them nothing was done (:func:`superseded_sentence`; empty when it had
+    already been decided). A correction of the proposal's own request rewords it
+    (chains/forms.py ``correction_notice``)."""
     if close_action(get_engine(), customer_id, pending["action_id"], "superseded"):
-        description = pending.get("description", "").rstrip(".")
-        return f"I haven't done the earlier request ({description}); ask again whenever you want it."
+        return superseded_sentence(pending.get("description", ""))
     return ""

@@ -20,9 +20,11 @@ from langchain_core.runnables import RunnableConfig
 from bank.gazetteer import customer_names
 from bank.store import get_engine, utcnow
 from chains.context import TurnContext
-from chains.forms import FORM_INTENTS, Form, continues, merge, reply_slots, slots_from_entities
+from chains.forms import (
+    FORM_INTENTS, Form, continues, correction_notice, merge, reply_slots, slots_from_entities, stopped_notice,
+    without_proposal,
+)
 from chains.guard import GuardDecision
-from chains.intent_titles import intent_title
 from chains.multi import carry_over, resolve_pronouns
 from chains.state import AssistantState
 from models.entities import extract_entities
@@ -56,11 +58,14 @@ def extract(state: AssistantState, config: RunnableConfig) -> dict[str, Any]:
     update: dict[str, Any] = {"entities": entities}
     if form is not None:
         new = reply_slots(form, request.text, entities)
+        # settle closed the form's waiting proposal, if any: say so once, in the form's words
+        earlier, closed = without_proposal(state.get("notice") or "", form)
         if continues(form, new, routed, request.text):
+            if closed:  # a correction: what changed, and that the earlier proposal was closed
+                update["notice"] = f"{earlier} {correction_notice(form, new)}".strip()
             return {**update, "decision": form_decision(form, decision), "slots": merge(form.slots, new),
                     "contextual": False, "fallback": None}
-        stopped = f"I've stopped the earlier request ({intent_title(form.intent)}); nothing was done."
-        update.update(form=None, notice=f"{state.get('notice') or ''} {stopped}".strip())
+        update.update(form=None, notice=f"{earlier} {stopped_notice(form, closed)}".strip())
     slots = slots_from_entities(entities, routed, request.text)
     if state.get("done"):  # a later request of the same message: "send him £20" after "... to Mark"
         slots = carry_over(slots, request.text, state.get("slots") or {})

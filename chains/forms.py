@@ -16,10 +16,15 @@ Slot names are those of ``bank.tools.base.ToolContext.slots``.
 from __future__ import annotations
 
 import re
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import BaseModel, Field
 from rapidfuzz import fuzz, process
+
+from bank.tools.formatting import money
+from chains.confirmation import superseded_sentence
+from chains.intent_titles import intent_title
 
 FORM_INTENTS = frozenset({"send_money", "add_payee", "top_up_account", "search_transactions", "dispute_charge"})
 """Intents whose tool may ask for details over several messages."""
@@ -36,12 +41,14 @@ OPTION_MATCH = 80
 class Form(BaseModel):
     """An open request: ``intent``; ``slots`` known so far (slot name -> text); ``asked``: the slot
     the last question asked for (None before any); ``options``: the choices that question
-    offered."""
+    offered; ``proposed``: the description of the proposal made from these slots and waiting for
+    the customer's answer (None while a detail is asked for)."""
 
     intent: str
     slots: dict[str, str] = Field(default_factory=dict)
     asked: str | None = None
     options: list[str] = Field(default_factory=list)
+    proposed: str | None = None
 
 
 def is_cancel(text: str) -> bool:
@@ -164,3 +171,70 @@ def merge(known: dict[str, str], new: dict[str, str]) -> dict[str, str]:
     """``known`` with every value ``new`` gives replaced ("no, make it 45": the amount changes, the
     payee stays)."""
     return {**known, **{k: v for k, v in new.items() if v}}
+
+
+SLOT_WORDS = {"amount": "the amount", "currency": "the currency", "payee": "the payee", "account": "the account",
+              "card": "the card", "reference": "the reference", "iban": "the IBAN", "merchant": "the merchant",
+              "date_from": "the start date", "date_to": "the end date", "min_amount": "the lowest amount",
+              "max_amount": "the highest amount", "transaction_id": "the payment"}
+"""How a correction's answer names a changed slot."""
+_MONEY_SLOTS = frozenset({"amount", "min_amount", "max_amount"})
+
+
+def _shown(slot: str, value: str, currency: str | None) -> str:
+    """A slot value as the customer reads it: an amount with its currency ("£45.00"), else as is."""
+    if slot in _MONEY_SLOTS and currency:
+        try:
+            return money(Decimal(value), currency)
+        except (InvalidOperation, ValueError):
+            return value
+    return value
+
+
+def changes(known: dict[str, str], new: dict[str, str]) -> list[str]:
+    """What ``new`` changes in ``known``, in words, e.g. ``["the amount from £40.00 to £45.00"]``
+    (a detail not known before: ``"the reference to rent"``); the currency alone changed is
+    named only when no amount is. Values that read the same are no change ("45" for "45.00")."""
+    currency_before, currency_after = known.get("currency"), new.get("currency") or known.get("currency")
+    out = []
+    for slot, value in new.items():
+        if not value or slot not in SLOT_WORDS or (slot == "currency" and "amount" in new):
+            continue
+        after = _shown(slot, value, currency_after)
+        before = _shown(slot, known[slot], currency_before) if known.get(slot) else None
+        if before is not None and before.casefold() == after.casefold():
+            continue
+        out.append(f"{SLOT_WORDS[slot]} from {before} to {after}" if before else f"{SLOT_WORDS[slot]} to {after}")
+    return out
+
+
+def without_proposal(notice: str, form: Form | None) -> tuple[str, bool]:
+    """``notice`` without the sentence saying that ``form``'s proposal was closed undone
+    (chains/confirmation.py ``superseded_sentence``), and whether it was there: the form's own
+    notice words it instead (:func:`correction_notice`, :func:`stopped_notice`)."""
+    if form is None or not form.proposed:
+        return notice, False
+    sentence = superseded_sentence(form.proposed)
+    if sentence not in notice:
+        return notice, False
+    return " ".join(notice.replace(sentence, "").split()), True
+
+
+def correction_notice(form: Form, new: dict[str, str]) -> str:
+    """The sentence before the answer to a correction of ``form``'s waiting proposal: what
+    changed and that the earlier proposal was closed, e.g. "I've changed the amount from £40.00
+    to £45.00 and closed the earlier proposal without doing it." """
+    changed = changes(form.slots, new)
+    if not changed:
+        return "I've closed the earlier proposal without doing it."
+    if len(changed) == 1:
+        return f"I've changed {changed[0]} and closed the earlier proposal without doing it."
+    said = ", ".join(changed[:-1]) + " and " + changed[-1]
+    return f"I've changed {said}. I've closed the earlier proposal without doing it."
+
+
+def stopped_notice(form: Form, proposal_closed: bool) -> str:
+    """The sentence before the answer to a new request while ``form`` was open: the form was
+    stopped (and, ``proposal_closed``, its waiting proposal closed) and nothing was done."""
+    closed = " and closed its proposal" if proposal_closed else ""
+    return f"I've stopped the earlier request ({intent_title(form.intent)}){closed}; nothing was done."

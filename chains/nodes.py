@@ -34,7 +34,7 @@ from chains.classification import Classification
 from chains.confirmation import answer_pending, decide, supersede, yes_or_no
 from chains.context import TurnContext
 from chains.extract import extract
-from chains.forms import FORM_INTENTS, Form, is_cancel
+from chains.forms import FORM_INTENTS, Form, is_cancel, without_proposal
 from chains.guard import GuardDecision, UnknownChoice, guard, in_scope_candidates
 from chains.intent_titles import intent_title
 from chains.tool_calls import HANDOFF_INTENT, answer_read_only, tool_output, tool_slots
@@ -151,8 +151,10 @@ def settle(state: AssistantState) -> Command[Literal["respond", "classify", "nex
     cleared["queue"] = []
     form = state.get("form")
     if form is not None and is_cancel(request.text):  # "forget it": the open request is dropped
-        stopped = AssistantOutput(answer=f"OK, I've stopped that request ({intent_title(form.intent)}); nothing was done.",
-                                  status="answered")
+        notice, closed = without_proposal(notice, form)  # its proposal, if any, is named here once
+        closed_words = " and closed its proposal" if closed else ""
+        stopped = AssistantOutput(answer=f"OK, I've stopped that request ({intent_title(form.intent)}){closed_words}; "
+                                  "nothing was done.", status="answered")
         return Command(goto="respond", update={**cleared, "output": as_json(stopped), "notice": notice})
     if not pending and not notice and is_cancel(request.text):  # "forget it" with nothing open
         return Command(goto="respond", update={"misses": 0, "output": as_json(AssistantOutput(
@@ -282,7 +284,7 @@ def tool(state: AssistantState, config: RunnableConfig) -> dict[str, Any]:
         form = Form(intent=intent, slots=slots, asked=result.slot_request.get("slot"),
                     options=list(result.slot_request.get("options") or []))
     elif result.pending_confirmation and intent in FORM_INTENTS:
-        form = Form(intent=intent, slots=slots)
+        form = Form(intent=intent, slots=slots, proposed=result.pending_confirmation.get("description"))
     if not out.pending_confirmation:
         return {"output": as_json(out), "form": form}
     done, waiting = answer_read_only(state, config)  # the reply also answers the later read-only requests

@@ -138,6 +138,9 @@ def test_chat_payment_asked_corrected_and_confirmed(fake_chat, capsys) -> None:
     assert "How much would you like to send to Northside Energy?" in out
     assert "Send £40.00 to Northside Energy (GB33 **** 5555)" in out  # proposed ...
     assert "Send £45.00 to Northside Energy (GB33 **** 5555)" in out  # ... corrected and proposed again
+    flat = " ".join(out.split())  # rich wraps long lines
+    assert "I've changed the amount from £40.00 to £45.00 and closed the earlier proposal without doing it." in flat
+    assert "ask again" not in flat
     assert "Done: £45.00 sent to Northside Energy" in out
     after, balance_after = _alice_payments()
     assert after[:-1] == before and after[-1] == ("Northside Energy", Decimal("45.00"), "GBP")  # one payment, 45
