@@ -11,6 +11,13 @@ the training rows so the student sees how real customers write. Kinds (``KINDS``
 - ``context``: an unrelated context sentence before the request;
 - ``long``: a multi-sentence message: greeting, context, the request, a closer.
 
+Misspellings for training (issue 18, so the model's hashed character n-grams see them):
+:func:`typo_augment` makes seeded misspelt copies of a fraction of the rows with
+:func:`misspell` (some words get one or two edits each: deletion, transposition, doubling,
+neighbouring-key substitution; words with digits or symbols, such as amounts, currencies,
+IBANs, are never touched). Also available as the perturbation kind ``"misspell"`` (not in
+``KINDS``, so ``augment``'s cycle is unchanged).
+
 Every function takes a ``random.Random`` so results are reproducible per seed.
 """
 
@@ -99,8 +106,133 @@ def long(text: str, rng: random.Random) -> str:
     return f"{rng.choice(OPENERS)} {ctx} {text} {rng.choice(CLOSERS)}"
 
 
+# --- misspellings (issue 18) ---------------------------------------------------------------
+
+TYPO_FRACTION = 0.5
+"""Default share of the rows that get misspelt copies (``typo_augment``)."""
+TYPO_COPIES = 1
+"""Default misspelt copies of each chosen row."""
+TYPO_WORD_RATE = 0.3
+"""Default probability that an eligible word of a chosen row is misspelt (at least one always is)."""
+TYPO_TWO_EDIT_RATE = 0.3
+"""Default probability that a misspelt word of >= 5 letters gets two edits instead of one."""
+EDITS: tuple[str, ...] = ("delete", "transpose", "double", "neighbour")
+_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+
+
+def _neighbours(r: int, c: int) -> str:
+    """Keys touching row ``r``, column ``c`` of a staggered QWERTY keyboard: left and right, the
+    row above at columns c and c+1, the row below at c-1 and c."""
+    cells = [(r, c - 1), (r, c + 1), (r - 1, c), (r - 1, c + 1), (r + 1, c - 1), (r + 1, c)]
+    return "".join(_ROWS[rr][cc] for rr, cc in cells if 0 <= rr < len(_ROWS) and 0 <= cc < len(_ROWS[rr]))
+
+
+NEIGHBOURS: dict[str, str] = {k: _neighbours(r, c) for r, keys in enumerate(_ROWS) for c, k in enumerate(keys)}
+"""QWERTY keys next to each letter ("s" -> "adwezx")."""
+_EDGE_PUNCT = "\"'.,!?;:()"
+MIN_LETTERS = 3
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Damerau-Levenshtein distance (optimal string alignment: insertions, deletions,
+    substitutions, adjacent transpositions, each 1)."""
+    prev2, prev = None, list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1]))
+            if prev2 is not None and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+def misspellable(word: str) -> bool:
+    """Whether ``misspell`` may edit ``word``: letters (and inner apostrophes / hyphens) only,
+    punctuation allowed at its ends, at least ``MIN_LETTERS`` letters. A word with a digit or any
+    other symbol (amounts "£20", "20.50", currency signs, IBANs, card endings, e-mail
+    addresses) is never edited."""
+    core = word.strip(_EDGE_PUNCT)
+    return (sum(c.isalpha() for c in core) >= MIN_LETTERS and all(c.isalpha() or c in "'-" for c in core))
+
+
+def _one_edit(word: str, rng: random.Random) -> str:
+    """One edit at a letter of ``word`` (letters only move or change; the result has >= 2 letters)."""
+    pos = [j for j, c in enumerate(word) if c.isalpha()]
+    for _ in range(8):
+        op = rng.choice(EDITS)
+        j = rng.choice(pos)
+        if op == "delete" and len(pos) > 2:
+            return word[:j] + word[j + 1:]
+        if op == "transpose" and j + 1 < len(word) and word[j + 1].isalpha() and word[j + 1].lower() != word[j].lower():
+            return word[:j] + word[j + 1] + word[j] + word[j + 2:]
+        if op == "double":
+            return word[:j] + word[j] + word[j:]
+        if op == "neighbour" and word[j].lower() in NEIGHBOURS:
+            k = rng.choice(NEIGHBOURS[word[j].lower()])
+            return word[:j] + (k.upper() if word[j].isupper() else k) + word[j + 1:]
+    return word[:pos[-1]] + word[pos[-1]] + word[pos[-1]:]  # doubling always applies
+
+
+def misspell_word(word: str, rng: random.Random, edits: int = 1) -> str:
+    """``word`` with ``edits`` (1 or 2) character edits (``EDITS``) at its letters; the result is
+    at ``edit_distance`` 1..``edits`` from ``word`` and never equal to it. Raises ``ValueError``
+    for ``edits`` outside 1..2 or a word ``misspellable`` rejects."""
+    if edits not in (1, 2):
+        raise ValueError(f"edits must be 1 or 2, got {edits!r}")
+    if not misspellable(word):
+        raise ValueError(f"{word!r} is not a misspellable word (digits, symbols or < {MIN_LETTERS} letters)")
+    for _ in range(8):
+        out = word
+        for _ in range(edits):
+            out = _one_edit(out, rng)
+        if 1 <= edit_distance(word, out) <= edits:
+            return out
+    return _one_edit(word, rng)
+
+
+def misspell(text: str, rng: random.Random, word_rate: float = TYPO_WORD_RATE,
+             two_edit_rate: float = TYPO_TWO_EDIT_RATE) -> str:
+    """``text`` with some words misspelt: each ``misspellable`` word with probability
+    ``word_rate`` (at least one when any is misspellable; else ``text`` unchanged), with two
+    edits (probability ``two_edit_rate``, words of >= 5 letters) or one. Spacing, digits, amounts
+    and currency symbols are kept exactly."""
+    words = text.split(" ")
+    cand = [i for i, w in enumerate(words) if misspellable(w)]
+    if not cand:
+        return text
+    chosen = [i for i in cand if rng.random() < word_rate] or [rng.choice(cand)]
+    for i in chosen:
+        two = sum(c.isalpha() for c in words[i]) >= 5 and rng.random() < two_edit_rate
+        words[i] = misspell_word(words[i], rng, 2 if two else 1)
+    return " ".join(words)
+
+
+def typo_augment(texts: list[str], fraction: float = TYPO_FRACTION, copies: int = TYPO_COPIES, seed: int = 0,
+                 word_rate: float = TYPO_WORD_RATE, two_edit_rate: float = TYPO_TWO_EDIT_RATE) -> tuple[list[str], list[int]]:
+    """Misspelt copies (``misspell``) of a seeded ``fraction`` of ``texts``, ``copies`` each.
+    Returns (new texts, index of the source text), equal lengths, at most
+    ``copies * round(fraction * len(texts))`` (texts with no misspellable word are skipped).
+    Deterministic for a given ``seed``. Raises ``ValueError`` for a fraction outside [0, 1], a
+    negative ``copies`` or rates outside [0, 1]."""
+    if not 0.0 <= fraction <= 1.0 or not 0.0 <= word_rate <= 1.0 or not 0.0 <= two_edit_rate <= 1.0:
+        raise ValueError("fraction, word_rate and two_edit_rate must be between 0 and 1")
+    if copies < 0:
+        raise ValueError(f"copies must be >= 0, got {copies}")
+    rng = random.Random(seed)
+    chosen = sorted(rng.sample(range(len(texts)), int(round(fraction * len(texts)))))
+    out, src = [], []
+    for _ in range(copies):
+        for i in chosen:
+            new = misspell(texts[i], rng, word_rate, two_edit_rate)
+            if new != texts[i]:
+                out.append(new)
+                src.append(i)
+    return out, src
+
+
 PERTURB = {"typo": typo, "casing": casing, "abbrev": abbrev, "opener_closer": opener_closer,
-           "context": context, "long": long}
+           "context": context, "long": long, "misspell": misspell}
 
 
 def perturb(text: str, kind: str, rng: random.Random) -> str:
@@ -108,7 +240,7 @@ def perturb(text: str, kind: str, rng: random.Random) -> str:
     try:
         return PERTURB[kind](text, rng)
     except KeyError:
-        raise ValueError(f"unknown perturbation {kind!r}; known: {', '.join(KINDS)}") from None
+        raise ValueError(f"unknown perturbation {kind!r}; known: {', '.join(PERTURB)}") from None
 
 
 def augment(texts: list[str], copies: int, seed: int, kinds: tuple[str, ...] = KINDS) -> tuple[list[str], list[int], list[str]]:
