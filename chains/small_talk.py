@@ -12,7 +12,9 @@ CAPABILITIES = (
 )
 
 _REPLIES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"\b(thanks?|thank you|thx|ty|cheers|appreciate)\b", re.I),
+    (re.compile(r"\b(that'?s (all|everything|it|me done)|nothing else|all (done|sorted|set)|no more questions)\b", re.I),
+     "Glad I could help. Goodbye, and thanks for banking with us. I'm here whenever you need help with your account."),
+    (re.compile(r"\b(thanks?|thank you|thx|ty|ta|cheers|appreciated?|brill(iant)?|lovely|nice one)\b", re.I),
      "You're welcome! Is there anything else I can help you with?"),
     (re.compile(r"\b(bye|goodbye|see you|see ya|good night|later|that'?s all)\b", re.I),
      "Goodbye, and thanks for banking with us. I'm here whenever you need help with your account."),
@@ -27,8 +29,9 @@ DEFAULT_REPLY = "I'm here to help with your banking. " + CAPABILITIES
 
 
 def small_talk_reply(text: str) -> str:
-    """The reply to a small-talk ``text``: thanks, goodbye, bot/identity, capabilities and
-    greeting are recognised by keywords (checked in that order); anything else gets a generic
+    """The reply to a small-talk ``text``: a closer ("that's all", "nothing else"), thanks
+    ("ta", "brill", "cheers"), goodbye, bot/identity, capabilities and greeting are recognised
+    by keywords (checked in that order); anything else gets a generic
     friendly reply. Every reply says what the assistant can do or invites a request."""
     for pattern, reply in _REPLIES:
         if pattern.search(text):
