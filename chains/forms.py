@@ -57,19 +57,17 @@ def is_cancel(text: str) -> bool:
 
 
 _IBAN_LIKE = re.compile(r"^[A-Z]{2}\d{2}[A-Z0-9 ]{10,32}$", re.I)
-_AMOUNT_WITH_CODE = re.compile(r"(?<![\w.,])(-?\d[\d,]*(?:\.\d+)?)\s*([A-Z]{3})\b")
 _MIN_WORDS = re.compile(r"\b(over|more than|above|at least|greater than|bigger than)\s*$", re.I)
 _MAX_WORDS = re.compile(r"\b(under|less than|below|at most|up to|smaller than)\s*$", re.I)
-_MINUS = re.compile(r"(-|\bminus\s*)$", re.I)
 
 
 def _amount_slot(text: str, e: dict[str, Any], value: dict[str, Any], intent: str | None) -> tuple[str, str]:
-    """The slot an amount entity fills and its value: ``amount`` as written with its sign
-    ("-£5" -> "-5.00", so the tool refuses it instead of paying 5), or for a search
-    ``min_amount``/``max_amount`` after "over"/"under" ("payments over £40")."""
+    """The slot an amount entity fills and its value: ``amount`` as the extractor read it (signed
+    when it was marked ``negative``: "-£5" -> "-5.00", so the tool refuses it instead of paying 5),
+    or for a search ``min_amount``/``max_amount`` after "over"/"under" ("payments over £40")."""
     before = text[:e["start"]] if text and isinstance(e.get("start"), int) else ""
     amount = str(value["amount"])
-    if _MINUS.search(before) and not amount.startswith("-"):
+    if value.get("negative") and not amount.startswith("-"):  # a learned span's value may lack the sign
         amount = "-" + amount
     if intent == "search_transactions":
         if _MIN_WORDS.search(before):
@@ -82,9 +80,9 @@ def _amount_slot(text: str, e: dict[str, Any], value: dict[str, Any], intent: st
 def slots_from_entities(entities: list[dict[str, Any]], intent: str | None = None, text: str = "") -> dict[str, str]:
     """Slot values from a message's entities (``[{label, text, start, end, value}]``; ``text``:
     the message, for the words around an entity): amount -> ``amount`` (+ ``currency`` when said;
-    a minus sign kept; "over/under £40" in a search -> ``min_amount``/``max_amount``); an amount
-    written with a three-letter code no entity knew ("20 XYZ") -> ``amount`` + that ``currency``
-    (the tool refuses an unknown one); date -> ``date_from``/``date_to``, card -> ``card``
+    signed when the extractor marked it ``negative``; an ``unknown_currency`` one, "20 XYZ", gives
+    that ``currency``, which the tool refuses; "over/under £40" in a search ->
+    ``min_amount``/``max_amount``); date -> ``date_from``/``date_to``, card -> ``card``
     (last4 or kind), account -> ``account`` (currency or name), payee/merchant/reference as
     written (a "name" that is an IBAN fills ``iban``). For a payment a merchant-like name is the
     payee; for a dispute a payee may be the merchant (a search keeps them apart: payees are
@@ -92,10 +90,6 @@ def slots_from_entities(entities: list[dict[str, Any]], intent: str | None = Non
     give none: the tool asks which."""
     slots: dict[str, str] = {}
     ambiguous: set[str] = set()
-    coded = _AMOUNT_WITH_CODE.search(text or "")
-    if coded and not any(e.get("label") == "amount" for e in entities):
-        slots["amount"], slots["currency"] = coded.group(1).replace(",", ""), coded.group(2).upper()
-        entities = [e for e in entities if (e.get("text") or "").strip().upper() != coded.group(2).upper()]
     for e in entities:
         label, value = e.get("label"), e.get("value")
         if label in ("payee", "merchant") and _IBAN_LIKE.match(str(e.get("text") or "").strip()):

@@ -118,6 +118,9 @@ _AMOUNT_RE = re.compile(
 _BARE_NEXT = re.compile(r"\s*(?:$|[,.!?;)]|(?:to|for|from|into|onto|on|pls|please|plz|via|using|with|now|today|"
                         r"tomorrow|and|back|instead|each|in|at|over|under)\b)", re.IGNORECASE)
 _BARE_PREV = re.compile(r"(?:ending|ends|card|number|no\.?|#|last|past|the|of|iban|ref|reference|in)\s*$", re.IGNORECASE)
+_MINUS = re.compile(r"(?:(?<![\w.,])[-\u2212]|\bminus\s+)$", re.IGNORECASE)
+"""A sign just before an amount: "-£5", "-20", "minus 20 pounds" (not the hyphen of "10-20")."""
+_CODE_LIKE = re.compile(r"[A-Z]{3}")
 
 
 def _currency_word(word: str | None) -> tuple[str | None, int]:
@@ -148,10 +151,18 @@ def _glued(text: str, start: int, end: int) -> bool:
 def find_amounts(text: str) -> list[Found]:
     """Money in ``text``: "£25", "EUR 1,250.50", "25 quid", "twenty pounds", "50p", "a tenner", a
     bare "45" where it reads as an amount (not a card, date, count). Value
-    ``{"amount": "25.00", "currency": "GBP" | None}``."""
+    ``{"amount": "25.00", "currency": "GBP" | None}``, with two markers, present only when true, so
+    the bank refuses the amount instead of paying another one:
+
+    - ``"negative": True``: a minus sign or "minus" just before it ("-£5", "pay Mark -20"); the
+      span stays the amount itself (the sign is outside it, as the learned span head tags it) and
+      ``amount`` is signed ("-5.00").
+    - ``"unknown_currency": True``: a number followed by three capital letters that are no ISO 4217
+      code ("20 XYZ"); the span includes the letters and ``currency`` is them ("XYZ").
+    """
     out: list[Found] = []
     for m in _AMOUNT_RE.finditer(text):
-        start, end, cur, num = m.start(), m.end(), None, None
+        start, end, cur, num, unknown = m.start(), m.end(), None, None, False
         if m.group("sym"):
             cur, num = SYMBOLS[m.group("sym")], _parse_number(m.group("n1"))
             if num is not None and m.group("k1"):
@@ -169,6 +180,9 @@ def find_amounts(text: str) -> list[Found]:
                 cur = SYMBOLS[m.group("sym3")]
             else:
                 cur, used = _currency_word(m.group("cur3"))
+                word = (m.group("cur3") or "").split(" ")[0]
+                if not cur and _CODE_LIKE.fullmatch(word) and word not in currency_codes():
+                    cur, used, unknown = word, 3, True  # "20 XYZ": a currency code we do not know
                 end = m.start("cur3") + used if cur else m.end("n3") + (1 if m.group("k3") else 0)
                 if not cur:
                     if not _BARE_NEXT.match(text, end) or _BARE_PREV.search(text[:start]):
@@ -188,7 +202,14 @@ def find_amounts(text: str) -> list[Found]:
         if cur and ":" in cur:
             cur, _ = cur.split(":")
             num = num / 100
-        out.append((start, end, "amount", {"amount": format_amount(num, cur), "currency": cur}))
+        negative = bool(_MINUS.search(text[:start])) and num > 0
+        value: dict[str, object] = {"amount": format_amount(-num if negative else num, None if unknown else cur),
+                                    "currency": cur}
+        if negative:
+            value["negative"] = True
+        if unknown:
+            value["unknown_currency"] = True
+        out.append((start, end, "amount", value))
     return out
 
 

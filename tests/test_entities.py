@@ -82,6 +82,36 @@ def test_amounts(text, span, amount, currency):
     assert got == [(span, {"amount": amount, "currency": currency})]
 
 
+@pytest.mark.parametrize("text,span,value", [
+    ("send 20 XYZ to Northside Energy", "20 XYZ", {"amount": "20.00", "currency": "XYZ", "unknown_currency": True}),
+    ("pay Northside Energy -£5", "£5", {"amount": "-5.00", "currency": "GBP", "negative": True}),
+    ("pay Mark -20", "20", {"amount": "-20.00", "currency": None, "negative": True}),
+    ("send minus 20 pounds to Mark", "20 pounds", {"amount": "-20.00", "currency": "GBP", "negative": True}),
+    ("send \u22125 EUR to Lena", "5 EUR", {"amount": "-5.00", "currency": "EUR", "negative": True}),
+    ("send -7 ABC to Lena", "7 ABC", {"amount": "-7.00", "currency": "ABC", "negative": True, "unknown_currency": True}),
+    ("pay 10-20 pounds", "20 pounds", {"amount": "20.00", "currency": "GBP"}),  # a range's hyphen is no sign
+    ("send 20 NOK to Mark", "20 NOK", {"amount": "20.00", "currency": "NOK"}),  # a known code: no marker
+])
+def test_amounts_marked_negative_or_with_an_unknown_currency(text, span, value):
+    """The extractor marks what the bank must refuse, so chains/forms.py reads no text itself."""
+    got = [(t, v) for lab, t, v in _ents(text) if lab == "amount"]
+    assert got == [(span, value)]
+    assert not [t for lab, t, _ in _ents(text) if lab in ("payee", "merchant") and t in ("XYZ", "ABC")]
+
+
+def test_marked_amounts_become_the_slots_the_bank_refuses():
+    from chains.forms import slots_from_entities
+
+    def slots(text):
+        return slots_from_entities([e.model_dump() for e in extract_entities(text, now=NOW)], "send_money", text)
+
+    assert slots("send 20 XYZ to Northside Energy") == {"amount": "20.00", "currency": "XYZ", "payee": "Northside Energy"}
+    assert slots("pay Northside Energy -£5") == {"amount": "-5.00", "currency": "GBP", "payee": "Northside Energy"}
+    assert slots("pay Mark -20") == {"amount": "-20.00", "payee": "Mark"}
+    learned = [{"label": "amount", "text": "20", "start": 10, "end": 12, "value": {"amount": "20.00", "negative": True}}]
+    assert slots_from_entities(learned, "send_money", "pay Mark -20") == {"amount": "-20.00"}
+
+
 @pytest.mark.parametrize("text,span,start,end", [
     ("what did I spend last month", "last month", "2025-05-01", "2025-05-31"),
     ("payments since Monday", "since Monday", "2025-06-16", "2025-06-18"),
