@@ -39,7 +39,9 @@ LABELS = ("amount", "date", "card", "payee", "merchant", "account", "reference",
 
 class Entity(BaseModel):
     """One entity: ``label`` (one of ``LABELS``), ``text`` == message[start:end] (character offsets,
-    end exclusive), ``value``: amount ``{"amount": "25.00", "currency": "GBP" | None}``; date
+    end exclusive), ``value``: amount ``{"amount": "25.00", "currency": "GBP" | None}`` plus
+    ``"negative": True`` (signed amount, "-£5") or ``"unknown_currency": True`` ("20 XYZ") when
+    so (``models.entity_values.find_amounts``); date
     ``{"from": ISO | None, "to": ISO | None}``; card ``{"last4": "4821"}`` or ``{"kind": "virtual"}``;
     account ``{"currency": "EUR"}`` or ``{"name": "savings"}``; payee/merchant/reference: the text;
     iban: the compact IBAN."""
