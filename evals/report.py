@@ -32,14 +32,35 @@ def _plt():
     return plt
 
 
-def _plain_log_ticks(ax) -> None:
-    """Log-scale x axis labelled 1, 2, 5, 10, 20... instead of powers of ten."""
-    from matplotlib.ticker import FuncFormatter, LogLocator
+def _tick_label(v: float, sci: bool = False) -> str:
+    """The label of a log-axis tick: plain ("5", "0.02", "2000"), or with ``sci`` mathtext
+    powers of ten ("$3\\times10^{-5}$", "$10^{-4}$")."""
+    if v <= 0:
+        return ""
+    if not sci:
+        return f"{v:g}"
+    exp = int(np.floor(np.log10(v) + 1e-9))
+    mant = round(v / 10.0 ** exp, 2)
+    return f"$10^{{{exp}}}$" if mant == 1 else f"${mant:g}\\times10^{{{exp}}}$"
 
-    fmt = FuncFormatter(lambda v, _: f"{v:g}")
-    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    ax.xaxis.set_major_formatter(fmt)
-    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+
+def _plain_log_ticks(ax, lo: float | None = None, hi: float | None = None) -> None:
+    """Log-scale x axis with readable, non-overlapping labels: plain 1, 2, 5, 10, 20... when
+    every such label in the range takes at most 5 characters; otherwise (tiny costs such as
+    0.00005, huge counts) every label is a power of ten, at 1 and 3 per decade (1 per decade
+    beyond 4 decades). ``lo``/``hi``: the axis limits the plot uses (default: the current ones)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    if lo is None or hi is None:
+        lo, hi = ax.get_xlim()
+    lo, hi = max(min(lo, hi), 1e-300), max(lo, hi)
+    e_lo, e_hi = int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi)))
+    ticks = [m * 10.0 ** e for e in range(e_lo, e_hi + 1) for m in (1.0, 2.0, 5.0)]
+    sci = any(len(f"{t:g}") > 5 or "e" in f"{t:g}" for t in ticks if lo <= t <= hi)
+    subs = ((1.0, 3.0) if e_hi - e_lo <= 4 else (1.0,)) if sci else (1.0, 2.0, 5.0)
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _tick_label(v, sci)))
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def plot_confusion(rep: BackendReport, path: Path, max_intents: int = 14) -> Path | None:
@@ -121,11 +142,11 @@ def plot_accuracy_vs_latency(reports: Mapping[str, BackendReport], path: Path) -
         ax.annotate(f"{r.backend}\n{r.accuracy * 100:.1f} %, {r.p50_ms:.1f} ms", (r.p50_ms, r.accuracy * 100),
                     textcoords="offset points", xytext=(6, 6), fontsize=8)
     ax.set_xscale("log")
-    _plain_log_ticks(ax)
     lo = min(r.accuracy for r in reps) * 100
     ax.set_ylim(max(0, lo - 10), 100)
     xs = [r.p50_ms for r in reps]
     ax.set_xlim(min(xs) / 3, max(xs) * 3)
+    _plain_log_ticks(ax, min(xs) / 3, max(xs) * 3)
     ax.set_xlabel("p50 single-query latency (ms, log scale)")
     ax.set_ylabel("accuracy (%)")
     ax.grid(True, which="both", alpha=0.3)
@@ -142,6 +163,17 @@ def plot_comparison(reports: Mapping[str, BackendReport], path: Path) -> Path | 
     against the estimated cost per 1,000 queries (USD), both log scale; one labelled point per
     backend with accuracy, p50 and cost (and the escalation rate of a cascade). None unless at
     least two backends have accuracy, p50 and cost (one point compares nothing)."""
+    fig = comparison_figure(reports)
+    if fig is None:
+        return None
+    fig.savefig(path, dpi=110)
+    _plt().close(fig)
+    return path
+
+
+def comparison_figure(reports: Mapping[str, BackendReport]):
+    """The matplotlib figure of :func:`plot_comparison` (axes: latency, cost), not saved or
+    closed; None unless at least two backends have accuracy, p50 and cost."""
     reps = [r for r in reports.values() if r.accuracy is not None and r.p50_ms and r.cost_per_1k_usd]
     if len(reps) < 2:
         return None
@@ -161,8 +193,8 @@ def plot_comparison(reports: Mapping[str, BackendReport], path: Path) -> Path | 
     for ax, xs, name in ((ax_l, [r.p50_ms for r in reps], "p50 single-query latency (ms, log scale)"),
                          (ax_c, [r.cost_per_1k_usd for r in reps], "estimated cost per 1,000 queries (USD, log scale)")):
         ax.set_xscale("log")
-        _plain_log_ticks(ax)
         ax.set_xlim(min(xs) / 3, max(xs) * 3)
+        _plain_log_ticks(ax, min(xs) / 3, max(xs) * 3)
         ax.set_xlabel(name)
         ax.grid(True, which="both", alpha=0.3)
     lo = min(r.accuracy for r in reps) * 100
@@ -172,9 +204,7 @@ def plot_comparison(reports: Mapping[str, BackendReport], path: Path) -> Path | 
                  f"{', '.join(f'{r.backend} n={r.latency_n}' for r in reps)} single queries)", fontsize=10)
     fig.legend(loc="lower center", ncol=1, fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.06 + 0.04 * len(reps), 1, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def near_duplicate_label_pairs(texts: list[str], labels: list[str], limit: int = 50) -> list[dict[str, str]]:
