@@ -200,3 +200,73 @@ def test_chat_options_show_payee_names_as_typed_not_as_markup(fake_chat, capsys)
         p.name = "Mark [bold]Ellis[/bold]"
     out = fake_chat(["send £20 to Mark"], capsys)
     assert "  2) Mark [bold]Ellis[/bold]" in out, out
+
+
+# ----------------------------------------------------------------------------- issue 16 flows, each with its rows
+def _flat(out: str) -> str:
+    return " ".join(out.split())  # rich wraps long lines
+
+
+def test_chat_payment_with_the_details_in_the_message(fake_chat, capsys) -> None:
+    from bank_rows import PAY, paid, rows
+
+    before = rows("alice")
+    out = _flat(fake_chat([PAY, "yes"], capsys))
+    assert "Send £40.00 to Northside Energy (GB33 **** 5555)" in out and "Done: £40.00 sent to Northside Energy" in out
+    paid(before, rows("alice"), "Northside Energy", "40.00")
+
+
+@pytest.mark.parametrize("message, said", [
+    ("send £20 to Bob Builder", ["not one of your saved payees", "have not paid anyone"]),
+    ("pay Northside Energy £2,000", ["more than your GBP balance", "Nothing was changed"]),
+])
+def test_chat_refusals_change_nothing(fake_chat, capsys, message, said) -> None:
+    from bank_rows import ALICE_GBP, rows, unchanged
+
+    before = rows("alice")
+    out = _flat(fake_chat([message, "yes"], capsys))  # a yes afterwards has nothing to confirm
+    assert all(s in out for s in said) and "Shall I" not in out, out
+    unchanged(before, rows("alice"))
+    assert rows("alice").balances["GBP"] == ALICE_GBP
+
+
+def test_chat_spending_search_total(fake_chat, capsys) -> None:
+    from bank_rows import SEARCH, SEARCH_TOTAL, rows, unchanged
+
+    before = rows("alice")
+    out = _flat(fake_chat([SEARCH], capsys))
+    assert SEARCH_TOTAL in out and "intent=search_transactions" in out
+    unchanged(before, rows("alice"))
+
+
+def test_chat_dispute_opened(fake_chat, capsys) -> None:
+    from bank_rows import DISPUTE, rows
+
+    before = rows("alice")
+    out = _flat(fake_chat([DISPUTE, "yes"], capsys))
+    assert "Open a dispute on the Amazon UK payment of £42.10" in out and "is open" in out
+    after = rows("alice")
+    assert after.disputes == (*before.disputes, ("Amazon UK", "open"))
+    assert (after.transfers, after.balances, after.cards) == (before.transfers, before.balances, before.cards)
+
+
+def test_chat_two_requests_in_one_message(fake_chat, capsys) -> None:
+    from bank_rows import TWO_REQUESTS, rows
+
+    before = rows("alice")
+    out = _flat(fake_chat([TWO_REQUESTS, "yes"], capsys))
+    assert "freeze your physical card ending 4821" in out and "£1,520.40" in out and "card ending 4821 is frozen" in out
+    after = rows("alice")
+    assert {k: after.cards[k] for k in before.cards} == {**before.cards, "4821": "frozen"}
+    assert (after.transfers, after.balances) == (before.transfers, before.balances)
+
+
+def test_chat_hand_over_opens_one_ticket(fake_chat, capsys) -> None:
+    from bank_rows import HANDOFF, rows
+
+    before = rows("alice")
+    out = _flat(fake_chat([HANDOFF], capsys))
+    after = rows("alice")
+    assert len(after.tickets) == len(before.tickets) + 1 and after.tickets[-1][1] == "open"
+    assert f"(ticket #{after.tickets[-1][0]})" in out and out.count("in the queue") == 1
+    assert (after.transfers, after.balances, after.cards) == (before.transfers, before.balances, before.cards)
