@@ -108,8 +108,11 @@ def long(text: str, rng: random.Random) -> str:
 
 # --- misspellings (issue 18) ---------------------------------------------------------------
 
-TYPO_FRACTION = 0.5
-"""Default share of the rows that get misspelt copies (``typo_augment``)."""
+TYPO_FRACTION = 1.0
+"""Default share of the rows that get misspelt copies (``typo_augment``). Proxy measured on the
+BANKING77 rows of evals/data/devsets/typos.jsonl with a char 2-5-gram TF-IDF + LinearSVC fitted on
+BANKING77 train (misspelt / clean / validation): no copies 79.9 / 89.3 / 89.41 %; 0.5 x 1 copy
+79.9 / 88.7 / 88.81 %; 1.0 x 1 83.6 / 88.7 / 89.31 %; 1.0 x 2 85.5 / 86.8 / 89.81 %."""
 TYPO_COPIES = 1
 """Default misspelt copies of each chosen row."""
 TYPO_WORD_RATE = 0.3
