@@ -151,15 +151,10 @@ def _glued(text: str, start: int, end: int) -> bool:
 def find_amounts(text: str) -> list[Found]:
     """Money in ``text``: "£25", "EUR 1,250.50", "25 quid", "twenty pounds", "50p", "a tenner", a
     bare "45" where it reads as an amount (not a card, date, count). Value
-    ``{"amount": "25.00", "currency": "GBP" | None}``, with two markers, present only when true, so
-    the bank refuses the amount instead of paying another one:
-
-    - ``"negative": True``: a minus sign or "minus" just before it ("-£5", "pay Mark -20"); the
-      span stays the amount itself (the sign is outside it, as the learned span head tags it) and
-      ``amount`` is signed ("-5.00").
-    - ``"unknown_currency": True``: a number followed by three capital letters that are no ISO 4217
-      code ("20 XYZ"); the span includes the letters and ``currency`` is them ("XYZ").
-    """
+    ``{"amount": "25.00", "currency": "GBP" | None}`` plus markers, present only when true, so the
+    bank refuses the amount instead of paying another: ``"negative"`` (a minus sign or "minus" just
+    before it, outside the span as the span head tags it; ``amount`` signed: "-5.00") and
+    ``"unknown_currency"`` (three capital letters that are no ISO 4217 code: "20 XYZ", span included)."""
     out: list[Found] = []
     for m in _AMOUNT_RE.finditer(text):
         start, end, cur, num, unknown = m.start(), m.end(), None, None, False
@@ -203,12 +198,8 @@ def find_amounts(text: str) -> list[Found]:
             cur, _ = cur.split(":")
             num = num / 100
         negative = bool(_MINUS.search(text[:start])) and num > 0
-        value: dict[str, object] = {"amount": format_amount(-num if negative else num, None if unknown else cur),
-                                    "currency": cur}
-        if negative:
-            value["negative"] = True
-        if unknown:
-            value["unknown_currency"] = True
+        value = {"amount": format_amount(-num if negative else num, None if unknown else cur), "currency": cur,
+                 **({"negative": True} if negative else {}), **({"unknown_currency": True} if unknown else {})}
         out.append((start, end, "amount", value))
     return out
 
