@@ -212,6 +212,15 @@ class IntentTransformer(nn.Module):
         logits (B, T, n_entity_labels)). Raises ``ValueError`` for ``with_spans`` without a span head."""
         if with_spans and self.span_head is None:
             raise ValueError("this model has no entity-span head (n_entity_labels=0)")
+        pooled, h = self.features(ids, ngram_ids)
+        logits = self.head(pooled)
+        return (logits, self.span_head(h)) if with_spans else logits
+
+    def features(self, ids: torch.Tensor, ngram_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The intent head's input (B, head_in) float32 ([mean ; max] pooled states, plus the n-gram
+        bag) and the final token states (B, T, d_model): what training's feature distillation
+        projects onto the teacher's sentence embedding. Raises ``ValueError`` when the n-gram
+        branch is on and ``ngram_ids`` is None."""
         ids = ids[:, : self.cfg.max_len]
         key_mask = ids != self.cfg.pad_id
         # An all-padding row would make attention undefined; keep position 0 attendable.
@@ -225,8 +234,12 @@ class IntentTransformer(nn.Module):
             if ngram_ids is None:
                 raise ValueError("this model has an n-gram branch: pass ngram_ids")
             pooled = torch.cat([pooled, self.ngrams(ngram_ids)], dim=-1)
-        logits = self.head(pooled)
-        return (logits, self.span_head(h)) if with_spans else logits
+        return pooled, h
+
+    @property
+    def head_in(self) -> int:
+        """Width of the intent head's input (2 * d_model, plus ngram_dim with the n-gram bag)."""
+        return self.head[1].in_features
 
     def num_parameters(self) -> int:
         """Number of trainable parameters."""

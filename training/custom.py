@@ -43,7 +43,7 @@ from models.labels import CHECK_BALANCE, OUT_OF_SCOPE, RECENT_TRANSACTIONS, REQU
 from models.tokenizer import MASK, encode_batch, encode_ngrams
 from models.transformer import IntentTransformer, TransformerConfig
 from models.versions import save_version
-from training.augment import augment
+from training.augment import augment, typo_augment
 from training.calibration import calibrate, predict_logits
 from training.data import ExtraData, load_extras
 from training.spans import predict_spans, row_spans, span_f1, span_loss, tag_targets, validation_requests
@@ -67,7 +67,14 @@ class TrainConfig:
     span_head: train the entity-span head (issue 16, ``training.spans``); span_loss_weight: its
     token cross-entropy's weight in the loss; span_o_sources: row sources taught as all "O"
     (e.g. ("banking77",); default none: only the generated request rows carry span loss);
-    request_repeat: copies of each generated request row (issue 16) in the training rows (1 = once).
+    request_repeat: copies of each generated request row (issue 16) in the training rows (1 = once);
+    typo_fraction / typo_copies: misspelt copies (``training.augment.typo_augment``: one or two
+    character edits in some words, never in amounts or codes) of that fraction of the
+    teacher-labelled rows, so the hashed character n-grams learn misspellings (issue 18);
+    feature_distill_weight: weight of the feature-distillation loss (issue 18: 1 - cosine between a
+    linear projection of the intent head's input and the teacher's MiniLM sentence embedding, on
+    the teacher-labelled rows; FitNets-style hint learning, Romero et al. ICLR 2015, with the
+    sentence embedding as the hint as in Sun et al. 2019's patient distillation; 0 = off).
     """
 
     lr: float = 2e-3
@@ -82,7 +89,7 @@ class TrainConfig:
     total_minutes: float = 11.5
     vocab_size: int = 8000
     seed: int = 13
-    aug_copies: int = 2
+    aug_copies: int = 1
     outlier_rows: int = 4000
     outlier_aug_copies: int = 1
     distill_alpha: float = 0.8
@@ -91,6 +98,9 @@ class TrainConfig:
     span_loss_weight: float = 1.0
     span_o_sources: tuple[str, ...] = ()
     request_repeat: int = 1
+    typo_fraction: float = 1.0
+    typo_copies: int = 1
+    feature_distill_weight: float = 1.0
     model: TransformerConfig = field(default_factory=lambda: TransformerConfig(
         max_len=96, d_model=128, n_heads=4, n_layers=2, d_ff=256, ngram_buckets=65536, ngram_dim=128))
 
@@ -134,12 +144,15 @@ def label_space(intents: list[str], extras: ExtraData) -> list[str]:
 class TrainingRows:
     """Texts and target distributions (N, C) float32 of one training run, plus bookkeeping:
     ``gold`` (N,) int64 class index; ``source`` per row ("banking77", "extra", "outlier" and
-    "+aug" for augmented copies)."""
+    "+aug" for augmented copies); ``features`` (N, 384) float32 teacher sentence embeddings and
+    ``feature_mask`` (N,) bool (rows that have one), both None without the teacher."""
 
     texts: list[str]
     gold: np.ndarray
     targets: np.ndarray
     source: list[str]
+    features: np.ndarray | None = None
+    feature_mask: np.ndarray | None = None
 
 
 def build_rows(data: Banking77, extras: ExtraData, classes: list[str], cfg: TrainConfig, use_teacher: bool,
@@ -158,6 +171,8 @@ def build_rows(data: Banking77, extras: ExtraData, classes: list[str], cfg: Trai
     soft_texts = b_texts + [t for t, _ in ex]
     soft_labels = b_labels + [y for _, y in ex]
     aug_texts, aug_src, _ = augment(soft_texts, cfg.aug_copies, cfg.seed)
+    typo_texts, typo_src = typo_augment(soft_texts, cfg.typo_fraction, cfg.typo_copies, cfg.seed + 2)
+    aug_texts, aug_src = aug_texts + typo_texts, aug_src + typo_src
     out_aug, out_src, _ = augment(outl, cfg.outlier_aug_copies, cfg.seed + 1)
     texts = soft_texts + aug_texts + outl + out_aug
     gold_labels = soft_labels + [soft_labels[i] for i in aug_src] + [OUT_OF_SCOPE] * (len(outl) + len(out_aug))
@@ -170,6 +185,7 @@ def build_rows(data: Banking77, extras: ExtraData, classes: list[str], cfg: Trai
     targets = np.full((len(texts), C), eps / C, dtype=np.float32)
     targets[np.arange(len(texts)), gold] += 1.0 - eps
     info: dict = {"used": False}
+    features = feature_mask = None
     if use_teacher:
         from training.teacher import teacher_soft_labels
 
@@ -185,7 +201,12 @@ def build_rows(data: Banking77, extras: ExtraData, classes: list[str], cfg: Trai
         targets[:n_soft] = a * tl.probs + (1 - a) * targets[:n_soft]
         info = {"used": True, "weight_minilm": tl.weight, "validation_accuracy": tl.validation,
                 "seconds": round(tl.seconds, 1), "cache_hit": tl.cache_hit, "rows_labelled": n_soft}
-    return TrainingRows(texts, gold, targets, source), info
+        if tl.features is not None:
+            features = np.zeros((len(texts), tl.features.shape[1]), dtype=np.float32)
+            features[:n_soft] = tl.features
+            feature_mask = np.zeros(len(texts), dtype=bool)
+            feature_mask[:n_soft] = True
+    return TrainingRows(texts, gold, targets, source, features, feature_mask), info
 
 
 def train_custom(
@@ -232,6 +253,10 @@ def train_custom(
     cfg.model = mcfg
     model = IntentTransformer(mcfg)
     mask_id = tok.token_to_id(MASK)
+    feat_all = feat_mask_all = feat_proj = None
+    if rows.features is not None and cfg.feature_distill_weight > 0:  # training only: not saved
+        feat_all, feat_mask_all = torch.from_numpy(rows.features), torch.from_numpy(rows.feature_mask)
+        feat_proj = torch.nn.Linear(model.head_in, feat_all.shape[1])
 
     # Pre-tokenise once into padded tensors; each batch is cut to its longest row.
     ids_all = encode_batch(tok, rows.texts, mcfg.max_len)
@@ -253,6 +278,8 @@ def train_custom(
     sparse = [p for n, p in model.named_parameters() if n.startswith("ngrams.")]
     dense = [(n, p) for n, p in model.named_parameters() if not n.startswith("ngrams.")]
     decay = [p for n, p in dense if p.dim() >= 2 and "emb" not in n]
+    if feat_proj is not None:
+        decay += list(feat_proj.parameters())
     no_decay = [p for n, p in dense if not (p.dim() >= 2 and "emb" not in n)]
     optimizers = [torch.optim.AdamW(
         [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
@@ -260,7 +287,7 @@ def train_custom(
     )]
     if sparse:
         optimizers.append(torch.optim.SparseAdam(sparse, lr=cfg.lr, betas=(0.9, 0.98)))
-    dense_params = [p for _, p in dense]
+    dense_params = [p for _, p in dense] + ([] if feat_proj is None else list(feat_proj.parameters()))
     n_rows = len(rows.texts)
     steps_per_epoch = math.ceil(n_rows / cfg.batch_size)
     planned_epochs = cfg.epochs
@@ -292,14 +319,16 @@ def train_custom(
             for opt in optimizers:
                 for g in opt.param_groups:
                     g["lr"] = lr
-            if tags_all is None:
-                logits = model(ids, ngram_ids)
-            else:
-                logits, span_logits = model(ids, ngram_ids, with_spans=True)
+            pooled, hidden = model.features(ids, ngram_ids)
+            logits = model.head(pooled)
             loss = F.cross_entropy(logits, tgt_all[idx])  # soft targets (teacher mix / smoothed gold)
-            sl = None if tags_all is None else span_loss(span_logits, tags_all[idx, : ids.shape[1]])
+            sl = None if tags_all is None else span_loss(model.span_head(hidden), tags_all[idx, : ids.shape[1]])
             if sl is not None:
                 loss = loss + cfg.span_loss_weight * sl
+            if feat_proj is not None and bool(feat_mask_all[idx].any()):
+                m = feat_mask_all[idx]
+                z = F.normalize(feat_proj(pooled[m]), dim=-1)
+                loss = loss + cfg.feature_distill_weight * (1 - (z * feat_all[idx][m]).sum(-1)).mean()
             for opt in optimizers:
                 opt.zero_grad(set_to_none=True)
             loss.backward()
