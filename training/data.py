@@ -1,5 +1,6 @@
 """Training data beyond what inference needs: the out-of-scope queries for threshold tuning,
-the CLINC150 extras (small talk, account basics, outliers) and their seeded splits.
+the CLINC150 extras (small talk, account basics, outliers) and their seeded splits, and the
+hand-written Spanish, French and German training phrases (issue 18, ``training/phrases/``).
 
 BANKING77 itself (loading, checksums, download, the 90/10 split) lives in ``models/banking77.py``
 and the label vocabulary in ``models/labels.py``, because backends need them at inference time;
@@ -10,11 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from config.settings import REPO_ROOT, Settings, get_settings
-from models.banking77 import DataError, Split, sha256_file
+from models.banking77 import DataError, Split, resolve_data_dir, sha256_file
 from models.banking77 import Banking77, load_banking77, read_csv  # noqa: F401  (re-exported: evals, CLI, benchmarks)
 from models.labels import CHECK_BALANCE, KIND_SEP, OUT_OF_SCOPE, RECENT_TRANSACTIONS, SMALL_TALK
 
@@ -48,6 +49,15 @@ EXTRA_SHA256 = {
     "account_basics.json": "0dd1e4d19a0b1c14f205213986f106c8b21cd663771dbd726356ceb0748f939d",
     "account_basics_val.json": "2597d2362e933f58a1c039212a776f96dbd15abea1982406b99c517666bee728",
 }
+PHRASES_DIR = REPO_ROOT / "training" / "phrases"
+PHRASE_LANGUAGES: tuple[str, ...] = ("es", "fr", "de")
+"""Languages with hand-written training phrases: ``PHRASES_DIR / f"{code}.jsonl"``, one
+``{"text", "label"}`` object per line, internal labels (issue 18)."""
+LANGUAGE_VALIDATION_FRACTION = 0.10
+
+
+def _empty_split() -> Split:
+    return Split([], [])
 
 
 @dataclass(frozen=True)
@@ -60,13 +70,23 @@ class ExtraData:
     request rows (issue 16, ``training.requests``, ``REQUEST_ROWS_TRAIN`` per intent);
     ``validation``: the ``_val`` files + the other 10 % of outliers.json + a differently seeded draw
     of request rows (``REQUEST_ROWS_VALIDATION``, none equal to a train row); ``classes``: the sorted
-    internal class names; ``checksum``: SHA-256 over the files' digests."""
+    internal class names; ``checksum``: SHA-256 over the files' digests (the phrase files' too).
+
+    ``language_rows`` / ``language_validation`` (issue 18): the hand-written Spanish, French and
+    German phrases (``PHRASE_LANGUAGES``, ``load_language_phrases``), kept OUT of ``train`` and
+    ``validation`` so the trainer decides their weight and gives them hard labels (the English
+    teacher does not label them). ``language_validation`` holds a seeded, per (language, label)
+    stratified ``LANGUAGE_VALIDATION_FRACTION`` of them (rounded per group), ``language_rows`` the
+    rest; every label of them is in ``classes`` or among the 77 BANKING77 intents. Both default
+    to empty, so code that builds an ``ExtraData`` by hand keeps working."""
 
     train: Split
     validation: Split
     classes: list[str]
     checksum: str
     data_dir: Path
+    language_rows: Split = field(default_factory=_empty_split)
+    language_validation: Split = field(default_factory=_empty_split)
 
 
 def resolve_extra_dir(settings: Settings | None = None) -> Path:
@@ -104,9 +124,72 @@ def _clinc_label(row: dict, outlier: bool) -> str:
     return CLINC_TO_LABEL.get(ci, f"{SMALL_TALK}{KIND_SEP}{ci}")
 
 
-def load_extras(settings: Settings | None = None, extra_dir: Path | None = None) -> ExtraData:
-    """Load and verify the CLINC150 extras (see ``ExtraData``). Raises ``DataError`` when a file
-    is missing, unreadable or fails its SHA-256."""
+def load_language_phrases(phrases_dir: Path | None = None, languages: tuple[str, ...] = PHRASE_LANGUAGES,
+                          allowed: set[str] | None = None) -> dict[str, Split]:
+    """Read ``<phrases_dir>/<code>.jsonl`` for each language code -> ``{code: Split}`` in file
+    order (``phrases_dir`` defaults to ``PHRASES_DIR``). Each line is a JSON object with a non-empty
+    string ``text`` and an internal ``label`` (in ``allowed`` when given). Raises ``DataError``
+    naming the file and line for a missing file, a line that is not such an object, or a label
+    outside ``allowed``."""
+    d = Path(phrases_dir) if phrases_dir else PHRASES_DIR
+    out: dict[str, Split] = {}
+    for code in languages:
+        path = d / f"{code}.jsonl"
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as e:
+            raise DataError(f"Training phrases for '{code}' not readable at {path}: {e}") from e
+        texts, labels = [], []
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as e:
+                raise DataError(f"{path}:{n}: not a JSON object ({e}).") from e
+            text, label = (row.get("text"), row.get("label")) if isinstance(row, dict) else (None, None)
+            if not (isinstance(text, str) and text.strip() and isinstance(label, str) and label):
+                raise DataError(f"{path}:{n}: expected {{\"text\": non-empty string, \"label\": string}}.")
+            if allowed is not None and label not in allowed:
+                raise DataError(f"{path}:{n}: unknown label {label!r} (not an internal class name).")
+            texts.append(text.strip())
+            labels.append(label)
+        out[code] = Split(texts, labels)
+    return out
+
+
+def split_language_phrases(by_language: dict[str, Split], seed: int,
+                           fraction: float = LANGUAGE_VALIDATION_FRACTION) -> tuple[Split, Split]:
+    """(rows, validation) from ``load_language_phrases``' output: within each (language, label)
+    group ``round(fraction * n)`` rows, drawn with ``random.Random(seed)``, go to validation, the
+    rest to rows; both keep the languages' order (as given) and the files' order inside each."""
+    import random
+
+    rng = random.Random(seed)
+    tr_x, tr_y, va_x, va_y = [], [], [], []
+    for code in by_language:
+        split = by_language[code]
+        groups: dict[str, list[int]] = {}
+        for i, y in enumerate(split.labels):
+            groups.setdefault(y, []).append(i)
+        held = set()
+        for y in sorted(groups):
+            idx = list(groups[y])
+            rng.shuffle(idx)
+            held.update(idx[: int(round(fraction * len(idx)))])
+        for i, (t, y) in enumerate(zip(split.texts, split.labels)):
+            (va_x if i in held else tr_x).append(t)
+            (va_y if i in held else tr_y).append(y)
+    return Split(tr_x, tr_y), Split(va_x, va_y)
+
+
+def load_extras(settings: Settings | None = None, extra_dir: Path | None = None,
+                phrases_dir: Path | None = None, intents: list[str] | None = None) -> ExtraData:
+    """Load and verify the CLINC150 extras and the language phrases (see ``ExtraData``).
+    ``phrases_dir`` defaults to ``PHRASES_DIR``; ``intents`` (the 77 BANKING77 names a phrase label
+    may also be) defaults to categories.json in ``models.banking77.resolve_data_dir``. Raises
+    ``DataError`` when a file is missing, unreadable or fails its SHA-256, or a phrase is malformed
+    or has a label that is neither an extras class nor an intent."""
     s = settings or get_settings()
     d = Path(extra_dir) if extra_dir else resolve_extra_dir(s)
     digests = []
@@ -141,7 +224,18 @@ def load_extras(settings: Settings | None = None, extra_dir: Path | None = None)
     train = Split(train.texts + [r["text"] for r in req_train], train.labels + [r["intent"] for r in req_train])
     validation = Split(validation.texts + [r["text"] for r in req_val], validation.labels + [r["intent"] for r in req_val])
     classes = sorted(set(train.labels))
-    return ExtraData(train, validation, classes, hashlib.sha256("".join(digests).encode()).hexdigest(), d)
+    if intents is None:
+        cats = resolve_data_dir(s) / "categories.json"
+        try:
+            intents = json.loads(cats.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise DataError(f"Cannot read the BANKING77 intents from {cats}: {e}") from e
+    pdir = Path(phrases_dir) if phrases_dir else PHRASES_DIR
+    by_language = load_language_phrases(pdir, PHRASE_LANGUAGES, set(classes) | set(intents))
+    digests += [sha256_file(pdir / f"{code}.jsonl") for code in PHRASE_LANGUAGES]
+    lang_rows, lang_val = split_language_phrases(by_language, s.seed)
+    return ExtraData(train, validation, classes, hashlib.sha256("".join(digests).encode()).hexdigest(), d,
+                     lang_rows, lang_val)
 
 
 def oos_halves(texts: list[str], seed: int) -> tuple[list[str], list[str]]:
