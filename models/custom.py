@@ -2,8 +2,12 @@
 
 Loads one model-version folder written by ``training/custom.py`` (the newest complete one under
 ``<BANKING_HOME>/models/custom/``, ``models.versions`` protocol, unless a folder is given), once
-per process, lazily and thread-safely; inference runs under ``torch.inference_mode`` and is safe
-to share between concurrent requests (the module is read-only in eval mode).
+per process, lazily and thread-safely. Inference runs in ONNX Runtime over the version's
+``model.onnx`` (exported when the version was saved, or later with ``banking-assistant
+export-onnx``; ``models.onnx_runtime``), with the inputs encoded in numpy, so that a turn does not
+import torch; a version without a current graph (saved before issue 17) runs in torch over
+``model.safetensors`` (``runtime="torch"`` forces that, ``"onnx-int8"`` the quantised copy). Both
+are safe to share between concurrent requests.
 
 Labels: the 77 BANKING77 intents plus ``models.labels.EXTRA_LABELS``. Internally small talk is
 split into its kinds ("small_talk:greeting", ...); their probabilities are summed into
@@ -26,6 +30,7 @@ rules with the customer's gazetteer (chains/extract.py).
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,22 +39,21 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-import torch
 from pydantic import PrivateAttr
-from safetensors.torch import load_file
 from tokenizers import Tokenizer
 
 from config.settings import get_settings
 from models.base import TOP_K, BackendUnavailable, IntentChatModel, IntentPrediction
 from models.entities import extract_entities
 from models.labels import OUT_OF_SCOPE, SMALL_TALK, public_label
-from models.span_tags import ENTITY_TAGS, decode_spans, encode_with_offsets, entities_from_spans, merge_entities
-from models.tokenizer import encode_ngrams, load_tokenizer
-from models.transformer import IntentTransformer, TransformerConfig
+from models.onnx_runtime import RUNTIMES, IntentNet, OnnxNet, TorchNet, onnx_file, stale_reason
+from models.span_tags import ENTITY_TAGS, decode_spans, entities_from_spans, merge_entities
+from models.tokenizer import encode_ids_offsets, load_tokenizer, ngram_array
 from models.versions import is_complete, latest
 
 ARTIFACT_FILES = ("model.safetensors", "tokenizer.json", "config.json", "labels.json", "metrics.json")
 REQUIRED_FILES = ARTIFACT_FILES
+log = logging.getLogger(__name__)
 
 
 def calibrated_probs(logits: np.ndarray, temperature: float, oos_bias: float, oos_index: int | None) -> np.ndarray:
@@ -81,15 +85,35 @@ class ArtifactError(BackendUnavailable):
 
 @dataclass
 class LoadedModel:
-    """A validated model version: network (eval mode), tokenizer, labels (index = logit), metrics,
-    and the span head's BIO tags (index = span logit; [] = no span head)."""
+    """A validated model version: the network behind its runtime (``net``: ONNX Runtime or torch),
+    tokenizer, labels (index = logit), metrics, the span head's BIO tags (index = span logit;
+    [] = no span head), and the config's ``max_len`` (tokens) and ``ngram_buckets`` (0 = none)."""
 
     path: Path
-    model: IntentTransformer
+    net: IntentNet
     tokenizer: Tokenizer
     labels: list[str]
     metrics: dict[str, Any]
     entity_tags: list[str] = field(default_factory=list)
+    max_len: int = 64
+    ngram_buckets: int = 0
+    _torch: Any = field(default=None, repr=False)
+
+    @property
+    def model(self) -> Any:
+        """The torch ``IntentTransformer`` (eval mode) of this version, for offline callers
+        (calibration, evals): the runtime's own module under torch, else loaded from
+        model.safetensors on first use (imports torch). Raises ``ArtifactError`` on bad weights."""
+        if isinstance(self.net, TorchNet):
+            return self.net.model
+        if self._torch is None:
+            self._torch = _torch_model(self.path)
+        return self._torch
+
+    @property
+    def runtime(self) -> str:
+        """The runtime that classifies: "onnx", "onnx-int8" or "torch"."""
+        return self.net.runtime
 
     @property
     def temperature(self) -> float:
@@ -121,11 +145,60 @@ def latest_version(root: Path | None = None) -> Path | None:
     return latest(root or versions_root(), REQUIRED_FILES)
 
 
-def load_version(path: Path) -> LoadedModel:
-    """Load and validate a model-version folder.
+def _torch_model(path: Path) -> Any:
+    """The torch ``IntentTransformer`` of a version folder in eval mode (imports torch). Raises
+    ``ArtifactError`` when the config is unreadable or the weights do not match its shapes."""
+    from safetensors.torch import load_file
 
-    Raises ``ArtifactError`` when a file is missing, labels and config disagree, or the weights
-    do not match the config's shapes.
+    from models.transformer import IntentTransformer, TransformerConfig
+
+    try:
+        mcfg = TransformerConfig(**json.loads((path / "config.json").read_text())["model"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise ArtifactError(f"Model folder {path} has an unreadable file: {e}") from e
+    model = IntentTransformer(mcfg)
+    try:
+        model.load_state_dict(load_file(str(path / "model.safetensors")), strict=True)
+    except (RuntimeError, OSError) as e:
+        raise ArtifactError(f"{path}: weights do not match the config: {e}") from e
+    return model.eval()
+
+
+def _open_net(path: Path, runtime: str, threads: int) -> IntentNet:
+    """The network of ``path`` behind ``runtime`` (``models.onnx_runtime.RUNTIMES``). ``auto`` takes
+    a current model.onnx, else (none, stale, unreadable, or onnxruntime missing: logged) torch.
+    Raises ``ArtifactError`` when a named ONNX graph is missing, unreadable or stale, or the weights are bad."""
+    if runtime not in RUNTIMES:
+        raise ArtifactError(f"Unknown custom runtime {runtime!r}: choose one of {', '.join(RUNTIMES)}.")
+    if runtime != "torch":
+        name = "onnx" if runtime == "auto" else runtime
+        graph = path / onnx_file(name)
+        why = None
+        if graph.is_file():
+            try:
+                net = OnnxNet(graph, threads, name)
+                why = stale_reason(net, path)
+            except Exception as e:  # no onnxruntime, or an unreadable graph (its errors subclass Exception only)
+                why = f"cannot be loaded ({type(e).__name__}: {e})"
+            if why is None:
+                return net
+        else:
+            why = "is missing"
+        if runtime != "auto":
+            raise ArtifactError(f"{graph} {why}: run `banking-assistant export-onnx` or choose runtime 'torch'.")
+        if graph.is_file():
+            log.warning("%s %s: using torch", graph, why)
+    return TorchNet(_torch_model(path))
+
+
+def load_version(path: Path, runtime: str = "auto", threads: int | None = None) -> LoadedModel:
+    """Load and validate a model-version folder; ``runtime`` as ``models.onnx_runtime.RUNTIMES``
+    (default ``auto``: the exported graph when current, else torch); ``threads``: ONNX Runtime
+    intra-op threads (default ``torch_threads`` from the settings, unset = 1).
+
+    Raises ``ArtifactError`` when a file is missing, labels and config disagree, the weights
+    do not match the config's shapes (checked when torch runs them), or a named runtime's graph
+    is missing or stale.
     """
     missing = [f for f in ARTIFACT_FILES if not (path / f).is_file()]
     if missing:
@@ -134,24 +207,21 @@ def load_version(path: Path) -> LoadedModel:
         cfg_dict = json.loads((path / "config.json").read_text())
         labels = json.loads((path / "labels.json").read_text())
         metrics = json.loads((path / "metrics.json").read_text())
-        mcfg = TransformerConfig(**cfg_dict["model"])
-        entity_tags = list(cfg_dict.get("entity_tags") or (ENTITY_TAGS if mcfg.n_entity_labels else []))
+        mcfg = cfg_dict["model"]
+        n_labels, vocab_size, max_len = int(mcfg["n_labels"]), int(mcfg["vocab_size"]), int(mcfg["max_len"])
+        n_entity_labels, ngram_buckets = int(mcfg.get("n_entity_labels", 0)), int(mcfg.get("ngram_buckets", 0))
+        entity_tags = list(cfg_dict.get("entity_tags") or (ENTITY_TAGS if n_entity_labels else []))
         tok = load_tokenizer(path / "tokenizer.json")
     except (ValueError, KeyError, TypeError) as e:
         raise ArtifactError(f"Model folder {path} has an unreadable file: {e}") from e
-    if not isinstance(labels, list) or len(labels) != mcfg.n_labels:
-        raise ArtifactError(f"{path}: labels.json has {len(labels)} labels, config expects {mcfg.n_labels}.")
-    if tok.get_vocab_size() != mcfg.vocab_size:
-        raise ArtifactError(f"{path}: tokenizer has {tok.get_vocab_size()} tokens, config expects {mcfg.vocab_size}.")
-    if len(entity_tags) != mcfg.n_entity_labels:
-        raise ArtifactError(f"{path}: config.json has {len(entity_tags)} entity tags, the span head {mcfg.n_entity_labels}.")
-    model = IntentTransformer(mcfg)
-    try:
-        model.load_state_dict(load_file(str(path / "model.safetensors")), strict=True)
-    except (RuntimeError, OSError) as e:
-        raise ArtifactError(f"{path}: weights do not match the config: {e}") from e
-    model.eval()
-    return LoadedModel(path, model, tok, labels, metrics, entity_tags)
+    if not isinstance(labels, list) or len(labels) != n_labels:
+        raise ArtifactError(f"{path}: labels.json has {len(labels)} labels, config expects {n_labels}.")
+    if tok.get_vocab_size() != vocab_size:
+        raise ArtifactError(f"{path}: tokenizer has {tok.get_vocab_size()} tokens, config expects {vocab_size}.")
+    if len(entity_tags) != n_entity_labels:
+        raise ArtifactError(f"{path}: config.json has {len(entity_tags)} entity tags, the span head {n_entity_labels}.")
+    net = _open_net(path, runtime, threads or get_settings().torch_threads or 1)
+    return LoadedModel(path, net, tok, labels, metrics, entity_tags, max_len, ngram_buckets)
 
 
 class CustomIntentModel(IntentChatModel):
@@ -164,6 +234,9 @@ class CustomIntentModel(IntentChatModel):
     backend_name: ClassVar[str] = "custom"
     model_dir: Path | None = None
     batch_size: int = 64  # rows per forward pass: bigger batches pad more (measured best on 2 cores)
+    runtime: str = "auto"
+    """Inference runtime (``models.onnx_runtime.RUNTIMES``): "auto" (the version's model.onnx,
+    torch for a version without one), "onnx", "onnx-int8" or "torch"."""
     entity_source: str = "rules_first"
     """"rules_first" (default; best on the dev set, ``python -m evals.span_head``): rule entities +
     the learned spans overlapping none; "merged": learned spans + the rule entities overlapping
@@ -186,7 +259,7 @@ class CustomIntentModel(IntentChatModel):
                             f"No trained custom model under {versions_root()}. "
                             "Run `banking-assistant train custom` first."
                         )
-                    self._loaded = load_version(path)
+                    self._loaded = load_version(path, self.runtime)
         return self._loaded
 
     @property
@@ -221,17 +294,11 @@ class CustomIntentModel(IntentChatModel):
         for i in range(0, len(texts), self.batch_size):
             chunk = texts[i : i + self.batch_size]
             t0 = time.perf_counter()
-            with torch.inference_mode():
-                cfg = lm.model.cfg
-                ids, offsets = encode_with_offsets(lm.tokenizer, chunk, cfg.max_len)
-                ngrams = encode_ngrams(chunk, cfg.ngram_buckets) if cfg.ngram_buckets else None
-                tags = None
-                if lm.entity_tags:
-                    logits, span_logits = lm.model(ids, ngrams, with_spans=True)
-                    tags = span_logits.argmax(-1).numpy()
-                else:
-                    logits = lm.model(ids, ngrams)
-                probs = calibrated_probs(logits.numpy(), lm.temperature, lm.oos_bias, lm.oos_index)
+            ids, offsets = encode_ids_offsets(lm.tokenizer, chunk, lm.max_len)
+            ngrams = ngram_array(chunk, lm.ngram_buckets) if lm.ngram_buckets else None
+            logits, span_logits = lm.net.run(ids, ngrams)
+            tags = span_logits.argmax(-1) if lm.entity_tags and span_logits is not None else None
+            probs = calibrated_probs(logits, lm.temperature, lm.oos_bias, lm.oos_index)
             labels, pub = public_probs(probs, lm.labels)
             top = np.argsort(-pub, axis=1)[:, :TOP_K]
             per_query_ms = (time.perf_counter() - t0) * 1000.0 / len(chunk)

@@ -13,13 +13,15 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from tokenizers import Tokenizer
 
 from models import entity_values as ev
-from models.tokenizer import UNK
+from models.tokenizer import encode_ids_offsets
+
+if TYPE_CHECKING:
+    import torch
 
 ENTITY_LABELS = ("amount", "date", "card", "payee", "merchant", "account", "reference")
 ENTITY_TAGS = ["O", *(f"{p}-{lab}" for lab in ENTITY_LABELS for p in ("B", "I"))]
@@ -30,16 +32,12 @@ Span = tuple[int, int, str]  # start, end (exclusive, characters), label
 
 def encode_with_offsets(tok: Tokenizer, texts: list[str], max_len: int) -> tuple[torch.Tensor, list[list[tuple[int, int]]]]:
     """Token ids (B, T) int64, right-padded with 0 exactly as ``models.tokenizer.encode_batch``, and
-    per row the character offsets (start, end) of its (at most ``max_len``) tokens."""
-    encs = tok.encode_batch(texts)
-    unk = tok.token_to_id(UNK)
-    ids = [e.ids[:max_len] or [unk] for e in encs]
-    offsets = [list(e.offsets[:max_len]) or [(0, 0)] for e in encs]
-    T = max(len(i) for i in ids)
-    out = torch.zeros(len(ids), T, dtype=torch.long)
-    for r, seq in enumerate(ids):
-        out[r, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-    return out, offsets
+    per row the character offsets (start, end) of its (at most ``max_len``) tokens. (Inference uses
+    the numpy ``models.tokenizer.encode_ids_offsets``; torch is imported only here.)"""
+    import torch
+
+    ids, offsets = encode_ids_offsets(tok, texts, max_len)
+    return torch.from_numpy(ids), offsets
 
 
 def decode_spans(tag_ids: Sequence[int], offsets: Sequence[tuple[int, int]], tags: Sequence[str] = ENTITY_TAGS,
