@@ -392,5 +392,8 @@ def train_custom(
         (tmp / "config.json").write_text(json.dumps(cfg_dict, indent=2))
         (tmp / "labels.json").write_text(json.dumps(classes, indent=2))
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        from training.onnx_export import export_onnx  # issue 17: model.onnx, what inference runs
+
+        export_onnx(model, tmp)
 
     return save_version(out_root or (s.models_dir / "custom"), data.checksum, write, REQUIRED_FILES)
