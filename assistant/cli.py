@@ -1,7 +1,7 @@
 """The ``banking-assistant`` command line.
 
-Commands: ``train custom|peft``, ``ask``, ``chat``, ``serve``, ``ui``, ``seed-db``, and (from evals/cli.py)
-``eval`` and ``bench-log``. Errors print one clear line on stderr and exit non-zero
+Commands: ``train custom|peft``, ``ask``, ``chat``, ``serve``, ``ui``, ``seed-db``, ``export-onnx``,
+and (from evals/cli.py) ``eval`` and ``bench-log``. Errors print one clear line on stderr and exit non-zero
 (2 = bad input or missing data, 1 = the assistant could not answer); never a traceback.
 
 Identity: the CLI runs on the operator's machine against the embedded database, so
@@ -257,6 +257,25 @@ def cmd_seed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_onnx(args: argparse.Namespace) -> int:
+    """Export a saved custom version to ONNX (model.onnx, with ``--int8`` model.int8.onnx too) and
+    re-seal it: for versions saved before issue 17, which otherwise run in torch."""
+    from models.custom import latest_version, versions_root
+    from training.onnx_export import export_version
+
+    if args.version is None:
+        path = latest_version()
+        if path is None:
+            raise CLIError(f"No trained custom model under {versions_root()}: run `banking-assistant train custom`.")
+    else:
+        path = Path(args.version) if Path(args.version).is_dir() else versions_root() / args.version
+        if not path.is_dir():
+            raise CLIError(f"No custom model version {args.version!r} (a folder, or a name under {versions_root()}).")
+    for f in export_version(path, int8=args.int8):
+        console.print(f"Wrote [bold]{f}[/bold] ({f.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
 def port_number(text: str) -> int:
     """argparse type: a TCP port, 1-65535. Raises ``argparse.ArgumentTypeError`` otherwise."""
     try:
@@ -320,6 +339,11 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--port", type=port_number, default=DEFAULT_PORT,
                    help=f"port to listen on (default {DEFAULT_PORT}; the API, serve, uses 8000)")
     u.set_defaults(func=cmd_ui)
+
+    o = sub.add_parser("export-onnx", help="export a saved custom model version to ONNX (what inference runs)")
+    o.add_argument("version", nargs="?", help="version folder or name (default: the newest)")
+    o.add_argument("--int8", action="store_true", help="also write the int8 dynamic-quantised copy")
+    o.set_defaults(func=cmd_export_onnx)
 
     d = sub.add_parser("seed-db", help="create the schema and demo customers; print demo keys")
     d.add_argument("--reset", action="store_true", help="recreate the demo customers with fresh dates")
