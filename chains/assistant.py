@@ -138,7 +138,9 @@ class AssistantOutput(BaseModel):
     request needs one more detail: ``slot_request`` ``{slot, question, options}``; the next
     message fills it) | handoff (passed to a person: ``data["handoff"]`` has the ticket and the
     queue position).
-    ``latency_ms``: the classification latency in ms. ``arm``: the routing arm that answered
+    ``language``: the language the answer is written in, "en" | "es" | "fr" | "de": the
+    message's, or for a message too short to say ("ok", "sí" aside) the conversation's last
+    (config/language.py). ``latency_ms``: the classification latency in ms. ``arm``: the routing arm that answered
     (a backend, ``backend@version`` of a rollout, or ``cascade``; chains/routing.py).
     """
 
@@ -158,3 +160,4 @@ class AssistantOutput(BaseModel):
     slot_request: dict[str, Any] | None = None
     replayed: bool = False
     error: dict[str, Any] | None = None
+    language: Literal["en", "es", "fr", "de"] = "en"

@@ -41,7 +41,8 @@ class Classification(BaseModel):
     best first; ``backend``/``model_version``/``arm``: who answered; ``latency_ms``: the
     classification's wall-clock time in ms; ``thresholds``: the guard's thresholds for this
     answer; ``chosen``: True when the customer picked the intent from clarify choices (no model
-    ran); ``extra``: backend-specific fields (token usage, small-talk kind, runtime, ...).
+    ran); ``language``: the message's detected language ("en" | "es" | "fr" | "de", None when
+    the message does not say; models/base.py); ``extra``: backend-specific fields (token usage, small-talk kind, runtime, ...).
     """
 
     intent: str
@@ -53,6 +54,7 @@ class Classification(BaseModel):
     arm: str | None = None
     thresholds: Thresholds = Field(default_factory=Thresholds)
     chosen: bool = False
+    language: str | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @classmethod

@@ -18,8 +18,9 @@ chain it was built with. The order, and why::
 
 from __future__ import annotations
 
+import functools
 import threading
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from langchain_core.messages import HumanMessage
 from langchain_core.runnables import Runnable, RunnableConfig
@@ -28,6 +29,8 @@ from langgraph.types import Command, interrupt
 
 from bank.store import get_engine
 from bank.tools import ProposalRefused, run_tool
+from config.i18n import N_, gettext as _, use_language
+from config.language import message_language
 from chains.answers import about, answer_chunks, as_json, assistant_message, record, with_notice  # noqa: F401
 from chains.assistant import AssistantOutput, validate_message
 from chains.classification import Classification
@@ -46,10 +49,26 @@ from models.base import QueryBlocked
 FOLLOW_UP_CANDIDATES = 3
 """How many of the message-alone ranking's in-scope candidates a follow-up's intent must be among."""
 
-BLOCKED_ANSWER = "I can't help with that message. Please rephrase it, or ask me about your account."
-NOTHING_OPEN_ANSWER = "OK, there is nothing in progress to stop. What would you like to do?"
-NOTHING_PENDING_ANSWER = ("There is nothing waiting for your confirmation in this conversation. "
-                          "What would you like to do?")
+BLOCKED_ANSWER = N_("I can't help with that message. Please rephrase it, or ask me about your account.")
+NOTHING_OPEN_ANSWER = N_("OK, there is nothing in progress to stop. What would you like to do?")
+NOTHING_PENDING_ANSWER = N_("There is nothing waiting for your confirmation in this conversation. "
+                            "What would you like to do?")
+
+
+def speaks(node: Callable[..., Any]) -> Callable[..., Any]:
+    """``node`` run in the thread's language (``state["language"]``, set by :func:`intake`):
+    the answers it writes come from that language's catalog (config/i18n.py). LangGraph runs
+    each node in its own copy of the context, so each node that writes answers sets it."""
+    @functools.wraps(node)
+    def run(state: AssistantState, *args: Any, **kwargs: Any) -> Any:
+        with use_language(state.get("language")):
+            return node(state, *args, **kwargs)
+    return run
+
+
+def in_language(out: AssistantOutput, state: AssistantState) -> AssistantOutput:
+    """``out`` saying the language it is written in (the thread's, this turn)."""
+    return out.model_copy(update={"language": state.get("language") or "en"})
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -102,7 +121,7 @@ def intake(state: AssistantState, config: RunnableConfig) -> dict[str, Any]:
         chosen_intent=state.get("chosen_intent"), offered=state.get("choices") or [],
         offered_for=state.get("clarified"))
     return {**TURN_DEFAULTS, "customer_id": cid, "request": request, "confirm": None, "chosen_intent": None,
-            "choices": [], "clarified": None}
+            "choices": [], "clarified": None, "language": message_language(text, state.get("language"))}
 
 
 def after_decision(state: AssistantState) -> Literal["next", "respond"]:
@@ -118,6 +137,7 @@ def dropped(state: AssistantState) -> str:
     return "I also haven't done " + "; ".join(f'"{q.text}"' for q in queue) + ": ask again if you still want it."
 
 
+@speaks
 def settle(state: AssistantState) -> Command[Literal["respond", "classify", "next"]]:
     """Decide the pending proposal, if any, and close it either way: (a) an explicit decision
     (from any thread: the store checks scope and expiry; a button's, for this thread's
@@ -158,11 +178,11 @@ def settle(state: AssistantState) -> Command[Literal["respond", "classify", "nex
         return Command(goto="respond", update={**cleared, "output": as_json(stopped), "notice": notice})
     if not pending and not notice and is_cancel(request.text):  # "forget it" with nothing open
         return Command(goto="respond", update={"misses": 0, "output": as_json(AssistantOutput(
-            answer=NOTHING_OPEN_ANSWER, status="answered"))})
+            answer=_(NOTHING_OPEN_ANSWER), status="answered"))})
     if pending or notice:  # moved on: closed (a correction keeps the form), handled as a new request
         return Command(goto="classify", update={"pending": None, "proposal": None, "queue": [], "notice": notice})
     if reply is not None:
-        return Command(goto="respond", update={"output": as_json(AssistantOutput(answer=NOTHING_PENDING_ANSWER,
+        return Command(goto="respond", update={"output": as_json(AssistantOutput(answer=_(NOTHING_PENDING_ANSWER),
                                                                                 status="answered"))})
     return Command(goto="classify")
 
@@ -201,6 +221,10 @@ class Classify:
         return [Classification.from_message(m) for m in self._chain.batch([[HumanMessage(t)] for t in texts], conf)]
 
     def __call__(self, state: AssistantState, config: RunnableConfig) -> dict[str, Any]:
+        with use_language(state.get("language")):
+            return self._run(state, config)
+
+    def _run(self, state: AssistantState, config: RunnableConfig) -> dict[str, Any]:
         update = self.decide(state, config)
         if "decision" not in update:  # blocked: answered at once
             return update
@@ -218,7 +242,7 @@ class Classify:
         try:
             alone = guard(self.classification(request.text, ctx, config))
         except QueryBlocked:
-            return {"output": as_json(AssistantOutput(answer=BLOCKED_ANSWER, status="blocked", backend=ctx.backend))}
+            return {"output": as_json(AssistantOutput(answer=_(BLOCKED_ANSWER), status="blocked", backend=ctx.backend))}
         parts = split_requests(request.text)
         if len(parts) > 1 and state.get("form") is None:
             decisions = [guard(c) for c in self.classifications(parts, ctx, config)]
@@ -241,6 +265,7 @@ MISSES_BEFORE_HANDOFF = 1
 """A clarify question or decline right after another one hands the customer over to a person."""
 
 
+@speaks
 def apply_guard(state: AssistantState) -> dict[str, Any]:
     """The guard's decision applied: small talk gets its reply, clarify its question and
     choices (remembered for the next message), out of scope a polite decline; route changes
@@ -262,6 +287,7 @@ def apply_guard(state: AssistantState) -> dict[str, Any]:
     return update
 
 
+@speaks
 def tool(state: AssistantState, config: RunnableConfig) -> dict[str, Any]:
     """Run the intent's banking tool for the authenticated customer with the turn's slots. An
     intent inferred from context may not propose a state change the message alone did not ask
@@ -290,7 +316,7 @@ def tool(state: AssistantState, config: RunnableConfig) -> dict[str, Any]:
     done, waiting = answer_read_only(state, config)  # the reply also answers the later read-only requests
     if done:
         out = out.model_copy(update={"answer": combined_answer(done, out.answer)})
-    out = with_notice(out, state.get("notice"))  # the question goes into the conversation before the interrupt
+    out = in_language(with_notice(out, state.get("notice")), state)  # into the conversation before the interrupt
     record(state, config, out)
     return {"output": as_json(out), "messages": [assistant_message(out)], "pending": out.pending_confirmation,
             "proposal": decision.classification, "form": form, "done": done, "queue": waiting,
@@ -314,6 +340,7 @@ def confirm(state: AssistantState, config: RunnableConfig) -> Command[Literal["s
                                           "notice": ""})
 
 
+@speaks
 def respond(state: AssistantState, config: RunnableConfig) -> dict[str, Any]:
     """Stream the answer (custom events ``{"answer_chunk": str}``), append it to the conversation
     and its transcript; an answered request that reached a tool becomes the thread's context."""
@@ -321,7 +348,7 @@ def respond(state: AssistantState, config: RunnableConfig) -> dict[str, Any]:
     if state.get("done"):
         out = out.model_copy(update={"answer": combined_answer(state["done"], out.answer),
                                      "data": {**out.data, "requests": state["done"] + [as_json(out)]}})
-    out = with_notice(out, state.get("notice"))
+    out = in_language(with_notice(out, state.get("notice")), state)
     record(state, config, out)
     writer = get_stream_writer()
     for chunk in answer_chunks(out.answer):
@@ -334,6 +361,7 @@ def respond(state: AssistantState, config: RunnableConfig) -> dict[str, Any]:
     return update
 
 
+@speaks
 def next_request(state: AssistantState, config: RunnableConfig) -> dict[str, Any]:
     """Take the next request of a multi-request message from the queue; the one just handled is
     kept in ``done`` (the reply tells it too). A later part may refer to an earlier one's payee."""

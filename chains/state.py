@@ -126,6 +126,9 @@ class ThreadState(TypedDict, total=False):
       after a declined proposal).
     - ``form``: the request being filled in (chains/forms.py), or None.
     - ``queue``: the later requests of a multi-request message still to handle, in order.
+    - ``language``: the language of this conversation's last turn ("en" | "es" | "fr" | "de"):
+      this turn's, set by ``intake`` from the message (config/language.py), the last one kept
+      for a message too short to say ("ok", "£20"); answers are written in it.
     - ``misses``: consecutive answers that were a clarify question or a decline (two in a row
       hand the customer over to a person).
     """
@@ -138,6 +141,7 @@ class ThreadState(TypedDict, total=False):
     context: str | None
     form: Form | None
     queue: list[QueuedRequest]
+    language: str
     misses: int
 
 

@@ -22,6 +22,10 @@ message is the query. Output: an ``AIMessage`` whose ``content`` is the intent l
                           the rule parsers); absent otherwise, and then the conversation takes them
                           from ``models.entities.extract_entities`` with the customer's payee and
                           merchant names (chains/extract.py), so every backend gets the same rules.
+    language       str|None  the message's language, "en" | "es" | "fr" | "de", or None when the
+                          message is too short or unsure to say ("ok", "£20"); detected here for
+                          every backend alike (config/language.py), from the same query text
+    language_confidence float  the detector's confidence in it (0-1)
     ... backend-specific extras (token usage, cost estimate, runtime)
 
 Everything a caller may use besides ``invoke``/``batch`` is declared on :class:`IntentChatModel`
@@ -167,8 +171,9 @@ class IntentChatModel(BaseChatModel):
         return None
 
     # --- provided ---------------------------------------------------------------------
-    def to_message(self, p: IntentPrediction) -> AIMessage:
-        """Wrap a prediction into the contract's ``AIMessage``."""
+    def to_message(self, p: IntentPrediction, text: str | None = None) -> AIMessage:
+        """Wrap a prediction into the contract's ``AIMessage``; with the query ``text``, its
+        ``language`` and ``language_confidence`` too (config/language.py)."""
         meta = {
             "intent": p.intent,
             "confidence": float(p.confidence),
@@ -180,6 +185,10 @@ class IntentChatModel(BaseChatModel):
             **p.extra,
         }
         meta["thresholds"] = resolve_thresholds(p.extra.get("thresholds") or self.thresholds)
+        if text is not None:
+            from config.language import detect_scored
+
+            meta["language"], meta["language_confidence"] = detect_scored(text)
         return AIMessage(content=p.intent, response_metadata=meta)
 
     def _generate(
@@ -190,10 +199,11 @@ class IntentChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         t0 = time.perf_counter()
-        (pred,) = self.classify_batch([query_text(messages)])
+        text = query_text(messages)
+        (pred,) = self.classify_batch([text])
         if not pred.latency_ms:
             pred.latency_ms = (time.perf_counter() - t0) * 1000.0
-        return ChatResult(generations=[ChatGeneration(message=self.to_message(pred))])
+        return ChatResult(generations=[ChatGeneration(message=self.to_message(pred, text))])
 
     def batch(
         self,
@@ -212,8 +222,8 @@ class IntentChatModel(BaseChatModel):
         preds = self.classify_batch(texts)
         per_query = (time.perf_counter() - t0) * 1000.0 / len(texts)
         out = []
-        for p in preds:
+        for p, text in zip(preds, texts):
             if not p.latency_ms:
                 p.latency_ms = per_query
-            out.append(self.to_message(p))
+            out.append(self.to_message(p, text))
         return out

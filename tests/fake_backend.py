@@ -82,3 +82,16 @@ class FakeIntentModel(IntentChatModel):
             ranking = next((r for key, r in RULES if key in t.lower()), DEFAULT)
             out.append(IntentPrediction(ranking[0][0], ranking[0][1], list(ranking), latency_ms=0.5))
         return out
+
+
+# Issue 18: Spanish, French and German messages (tests/test_i18n.py); after every rule above.
+RULES += [
+    ("saldo", [("check_balance", 0.95), ("top_up_failed", 0.01)]),
+    ("solde", [("check_balance", 0.95), ("top_up_failed", 0.01)]),
+    ("kontostand", [("check_balance", 0.95), ("top_up_failed", 0.01)]),
+    ("perdido mi tarjeta", [("lost_or_stolen_card", 0.95), ("compromised_card", 0.03)]),
+    ("perdu ma carte", [("lost_or_stolen_card", 0.95), ("compromised_card", 0.03)]),
+    ("karte verloren", [("lost_or_stolen_card", 0.95), ("compromised_card", 0.03)]),
+    ("pas arrivée", [("card_arrival", 0.93), ("card_delivery_estimate", 0.04)]),
+    ("qué puedes hacer", [("small_talk", 0.96), ("out_of_scope", 0.02)]),
+]
