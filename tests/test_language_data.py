@@ -82,12 +82,9 @@ def test_loader_keeps_phrases_apart_with_a_stratified_seeded_10_percent(extras) 
     es = by_lang["es"]
     held = set(val.texts)
     assert sum(t in held for t, y in zip(es.texts, es.labels) if y == "send_money") == 2  # round(0.1 * 15)
-    # not mixed into the teacher-labelled English extras (CLINC150 itself has "hola" and "gracias")
-    from training.data import REQUEST_ROWS_TRAIN
-
-    assert len(extras.train) == 1500 + 200 + 8190 + len(REQUEST_LABELS) * REQUEST_ROWS_TRAIN
-    assert set(rows.texts) & set(extras.train.texts) == {"hola", "gracias"}
-    assert not set(val.texts) & set(extras.validation.texts)
+    # not mixed into the teacher-labelled English extras (which hold the loanwords "hola", "gracias", "hi")
+    english = set(extras.train.texts) | set(extras.validation.texts)
+    assert (set(rows.texts) | set(val.texts)) & english <= {"hola", "gracias", "hi"}
 
 
 def test_validation_draw_is_seeded(session_home: Path, extras) -> None:
@@ -105,8 +102,8 @@ def test_validation_draw_is_seeded(session_home: Path, extras) -> None:
 def _copy_phrases(tmp_path: Path) -> Path:
     d = tmp_path / "phrases"
     d.mkdir()
-    for lang in LANGS:
-        shutil.copy(PHRASES / f"{lang}.jsonl", d / f"{lang}.jsonl")
+    for path in PHRASES.glob("*.jsonl"):
+        shutil.copy(path, d / path.name)
     return d
 
 
