@@ -1,5 +1,6 @@
 """One table from domain errors to what each interface shows: the HTTP status, the CLI exit
-code, and the sentence a customer reads in the chat UI.
+code, and the sentence a customer reads in the chat UI (``customer_text``: in the current
+language, config/i18n.py; ``detail`` for API clients stays English).
 
 Only the errors named here are the customer's or the request's fault; anything else (a
 ``KeyError`` bug included) is an internal error: HTTP 500 with a generic body, CLI exit 1, a
@@ -18,6 +19,7 @@ from pydantic import ValidationError
 from bank.tools import ActionExpiredError, ActionNotFoundError
 from chains.assistant import InvalidMessage
 from chains.guard import UnknownChoice
+from config.i18n import gettext as _
 from models.base import BackendUnavailable
 
 
@@ -56,21 +58,21 @@ def validation_detail(exc: ValidationError) -> str:
 
 
 def _unreadable(detail: str) -> ErrorView:
-    return ErrorView(422, 2, detail, f"Sorry, I can't read that message: {detail}")
+    return ErrorView(422, 2, detail, _("Sorry, I can't read that message: {detail}").format(detail=detail))
 
 
 _DOMAIN_VIEWS: tuple[tuple[type[BaseException], Callable[[Any], ErrorView]], ...] = (
     (ActionExpiredError, lambda e: ErrorView(410, 2, _short(e), _short(e))),
     (ActionNotFoundError,
-     lambda e: ErrorView(404, 2, _short(e), "I can't find that request any more; nothing was changed.")),
+     lambda e: ErrorView(404, 2, _short(e), _("I can't find that request any more; nothing was changed."))),
     (InvalidMessage, lambda e: _unreadable(_short(e))),
     (UnknownChoice, lambda e: _unreadable(_short(e))),
     (ValidationError, lambda e: _unreadable(validation_detail(e))),
     (PermissionError,
-     lambda e: ErrorView(403, 2, _short(e), "This conversation belongs to someone else; please start a new one.")),
+     lambda e: ErrorView(403, 2, _short(e), _("This conversation belongs to someone else; please start a new one."))),
     (BackendUnavailable,
-     lambda e: ErrorView(503, 1, _short(e), "Sorry, I can't answer right now. Please try again in a moment, or pick "
-                         "another assistant model in the settings.", e.retry_after_s)),
+     lambda e: ErrorView(503, 1, _short(e), _("Sorry, I can't answer right now. Please try again in a moment, or "
+                                             "pick another assistant model in the settings."), e.retry_after_s)),
 )
 """Each domain error type and its view, checked in this order (first ``isinstance`` wins)."""
 
@@ -85,4 +87,4 @@ def view_of(exc: BaseException) -> ErrorView:
         if isinstance(exc, kind):
             return view(exc)
     return ErrorView(500, 1, "Internal error; it has been logged.",
-                     "Sorry, something went wrong on our side. Please try again.")
+                     _("Sorry, something went wrong on our side. Please try again."))

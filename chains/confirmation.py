@@ -18,16 +18,23 @@ import re
 from bank.store import get_engine
 from bank.tools import ActionExpiredError, close_action, confirm_action
 from chains.assistant import AssistantOutput
+from config.i18n import gettext as _
 
 _YES = frozenset({
     "yes", "y", "yeah", "yep", "yup", "yes please", "sure", "ok", "okay", "confirm", "confirmed", "i confirm",
     "please do", "do it", "go ahead", "yes do it", "yes go ahead", "ok do it", "okay do it", "yes please do",
     "yes confirm", "absolutely", "correct", "that's right", "yes that's right",
+    # Spanish, French, German (issue 18)
+    "sí", "si", "sí por favor", "si por favor", "vale", "claro", "de acuerdo", "adelante", "confirmo", "sí confirmo",
+    "oui", "oui merci", "oui s'il vous plaît", "oui s'il te plaît", "d'accord", "je confirme", "vas-y", "allez-y",
+    "ja", "ja bitte", "jawohl", "genau", "bitte", "einverstanden", "bestätigen", "ich bestätige", "mach das",
 })
 _NO = frozenset({
     "no", "n", "nope", "nah", "no thanks", "no thank you", "don't", "dont", "do not", "cancel", "stop",
     "leave it", "no leave it", "no don't", "no dont", "no do not", "not now", "no not now", "never mind",
     "nevermind", "decline", "no cancel", "no stop",
+    "no gracias", "no por favor", "mejor no", "déjalo", "non", "non merci", "pas maintenant", "laisse tomber",
+    "nein", "nein danke", "lieber nicht", "jetzt nicht", "lass es",
 })
 ACTION_VERBS: dict[str, tuple[str, ...]] = {
     "freeze_card": ("freeze", "block"),
@@ -47,17 +54,20 @@ _ALL_VERBS = tuple(sorted({v for verbs in ACTION_VERBS.values() for v in verbs})
 _YES_VERB = re.compile(r"^(yes|yeah|yep|ok|okay|sure)( please)? (\w+) (it|them|that)( please)?$")
 _NO_VERB = re.compile(r"^no( please)? (don't|dont|do not) (\w+) (it|them|that)$")
 _YES_DO_THAT = re.compile(r"^(yes|yeah|yep|ok|okay|sure)( please)? (do that|go on)( please)?$")
-_ASCII_REPLY = re.compile(r"^[a-z\s',.!]*$")
+_ASCII_REPLY = re.compile(r"^[a-zà-ÿ\s',.!¡¿-]*$")
+_WORDS = re.compile(r"[a-zà-ÿ'-]+")
 _OPENER = re.compile(r"^(actually|oh|um|umm|hmm|wait|sorry|on second thought|on second thoughts|erm|well) ")
 """Fillers a customer may put before a bare reply ("actually no, leave it"); stripped once."""
 MAX_REPLY_CHARS = 30
 
 
 def yes_or_no(text: str, action: str | None = None) -> bool | None:
-    """True for a bare affirmative reply ("yes", "OK, do it!", "yes, freeze it"), False for a bare
-    negative one ("no", "No, leave it", "actually no, leave it", "no, don't cancel it"), None for anything else: a reply
-    with any other word ("OK, and what is the exchange rate?", "yes 不要"), digits or characters
-    beyond ASCII letters, spaces and ``,.!'``, or longer than :data:`MAX_REPLY_CHARS` characters.
+    """True for a bare affirmative reply ("yes", "OK, do it!", "yes, freeze it", "sí", "oui",
+    "ja bitte"), False for a bare negative one ("no", "No, leave it", "actually no, leave it",
+    "no, don't cancel it", "non merci", "nein"), None for anything else: a reply with any other
+    word ("OK, and what is the exchange rate?", "yes 不要"), digits or characters beyond Latin
+    letters (accents included), spaces and ``,.!'¡¿-``, or longer than :data:`MAX_REPLY_CHARS`
+    characters.
 
     ``action``: the proposed action (e.g. "freeze_card"); a reply naming a verb ("yes, cancel it")
     counts only when the verb is one of that action's :data:`ACTION_VERBS` (any known verb when
@@ -67,7 +77,7 @@ def yes_or_no(text: str, action: str | None = None) -> bool | None:
     lowered = text.strip().lower().replace("\u2019", "'")
     if not _ASCII_REPLY.match(lowered):
         return None
-    phrase = _OPENER.sub("", " ".join(re.findall(r"[a-z']+", lowered)), count=1)
+    phrase = _OPENER.sub("", " ".join(w.strip("-") for w in _WORDS.findall(lowered)), count=1)
     verbs = ACTION_VERBS.get(action or "", _ALL_VERBS) if action else _ALL_VERBS
     if phrase in _YES or _YES_DO_THAT.match(phrase):
         return True
@@ -109,7 +119,8 @@ def answer_pending(customer_id: int, pending: dict, approve: bool) -> AssistantO
 
 def superseded_sentence(description: str) -> str:
     """The sentence telling the customer a proposal (its ``description``) was closed undone."""
-    return f"I haven't done the earlier request ({description.rstrip('.')}); ask again whenever you want it."
+    return _("I haven't done the earlier request ({description}); ask again whenever you want it.").format(
+        description=description.rstrip("."))
 
 
 def supersede(customer_id: int, pending: dict) -> str:

@@ -24,12 +24,13 @@ from pydantic import BaseModel
 from chains.assistant import AssistantOutput, Choice
 from chains.classification import Classification
 from chains.intent_titles import intent_title
+from config.i18n import N_, gettext as _
 from models.labels import NON_TOOL_LABELS
 from models.labels import OUT_OF_SCOPE as OUT_OF_SCOPE_LABEL
 from models.labels import SMALL_TALK as SMALL_TALK_LABEL
 
 CLARIFY_CHOICES = 3
-OUT_OF_SCOPE_ANSWER = (
+OUT_OF_SCOPE_ANSWER = N_(
     "Sorry, I can only help with banking questions about your accounts, cards, payments, "
     "transfers and top-ups. Could you tell me what you need with your account?"
 )
@@ -65,9 +66,10 @@ def clarify_question(choices: list[Choice]) -> str:
     """The clarifying question naming ``choices`` (1-3 of them) in the customer's words."""
     titles = [c.title for c in choices]
     if len(titles) == 1:
-        return f"I want to make sure I help with the right thing. Is this about {titles[0]}?"
-    listed = ", ".join(titles[:-1]) + f" or {titles[-1]}"
-    return f"I want to make sure I help with the right thing. Is this about {listed}? Pick one, or tell me more."
+        return _("I want to make sure I help with the right thing. Is this about {title}?").format(title=titles[0])
+    listed = _("{first} or {last}").format(first=", ".join(titles[:-1]), last=titles[-1])
+    return _("I want to make sure I help with the right thing. Is this about {listed}? Pick one, or tell me "
+             "more.").format(listed=listed)
 
 
 def in_scope_candidates(c: Classification) -> list[str]:
@@ -83,12 +85,12 @@ def guard(meta: Classification | dict[str, Any]) -> GuardDecision:
     oos_t = c.thresholds.oos_threshold
     clarify_t = max(oos_t, c.thresholds.clarify_threshold)
     if c.intent == OUT_OF_SCOPE_LABEL or c.confidence < oos_t:
-        return GuardDecision(action="out_of_scope", answer=OUT_OF_SCOPE_ANSWER, classification=c)
+        return GuardDecision(action="out_of_scope", answer=_(OUT_OF_SCOPE_ANSWER), classification=c)
     if c.intent == SMALL_TALK_LABEL:
         return GuardDecision(action="small_talk", classification=c)
     if c.confidence < clarify_t:
-        choices = [Choice(intent=i, title=intent_title(i)) for i in in_scope_candidates(c)[:CLARIFY_CHOICES]]
+        choices = [Choice(intent=i, title=_(intent_title(i))) for i in in_scope_candidates(c)[:CLARIFY_CHOICES]]
         if choices:
             return GuardDecision(action="clarify", answer=clarify_question(choices), choices=choices, classification=c)
-        return GuardDecision(action="out_of_scope", answer=OUT_OF_SCOPE_ANSWER, classification=c)
+        return GuardDecision(action="out_of_scope", answer=_(OUT_OF_SCOPE_ANSWER), classification=c)
     return GuardDecision(action="route", classification=c)

@@ -134,7 +134,8 @@ def dropped(state: AssistantState) -> str:
     queue = state.get("queue") or []
     if not queue:
         return ""
-    return "I also haven't done " + "; ".join(f'"{q.text}"' for q in queue) + ": ask again if you still want it."
+    return _("I also haven't done {requests}: ask again if you still want it.").format(
+        requests="; ".join(f'"{q.text}"' for q in queue))
 
 
 @speaks
@@ -172,9 +173,9 @@ def settle(state: AssistantState) -> Command[Literal["respond", "classify", "nex
     form = state.get("form")
     if form is not None and is_cancel(request.text):  # "forget it": the open request is dropped
         notice, closed = without_proposal(notice, form)  # its proposal, if any, is named here once
-        closed_words = " and closed its proposal" if closed else ""
-        stopped = AssistantOutput(answer=f"OK, I've stopped that request ({intent_title(form.intent)}){closed_words}; "
-                                  "nothing was done.", status="answered")
+        said = (_("OK, I've stopped that request ({title}) and closed its proposal; nothing was done.") if closed
+                else _("OK, I've stopped that request ({title}); nothing was done."))
+        stopped = AssistantOutput(answer=said.format(title=_(intent_title(form.intent))), status="answered")
         return Command(goto="respond", update={**cleared, "output": as_json(stopped), "notice": notice})
     if not pending and not notice and is_cancel(request.text):  # "forget it" with nothing open
         return Command(goto="respond", update={"misses": 0, "output": as_json(AssistantOutput(
@@ -254,8 +255,8 @@ class Classify:
         if context and alone.action == "clarify":
             joined = guard(self.classification(f"{context} {request.text}", ctx, config))
             if joined.action == "route" and plausible_continuation(alone.classification, joined.classification):
-                follow = ("Taking this as a follow-up to your earlier message, about "
-                          f"{intent_title(joined.classification.intent)}:")
+                follow = _("Taking this as a follow-up to your earlier message, about {title}:").format(
+                    title=_(intent_title(joined.classification.intent)))
                 return {"decision": joined, "fallback": alone, "contextual": True,
                         "notice": f"{state.get('notice') or ''} {follow}".strip()}
         return {"decision": alone}

@@ -108,3 +108,99 @@ def test_money_and_dates_follow_the_locale() -> None:
     with use_language("de"):
         assert format_money(Decimal("1234.5"), "EUR") == "1.234,50\xa0€"
         assert format_day(date(2025, 3, 14)) == "Freitag, 14. März 2025"
+
+
+# ----------------------------------------------------------------------------- catalogs
+CODE_DIRS = ("chains", "bank", "assistant", "config")
+
+
+def messages_in_code() -> set[str]:
+    """Every msgid of a ``_()``, ``N_()`` or ``ngettext()`` call in the code, by Babel's extractor."""
+    from pathlib import Path
+
+    from babel.messages.extract import extract_from_file
+
+    root = Path(__file__).resolve().parents[1]
+    found = set()
+    for folder in CODE_DIRS:
+        for path in (root / folder).rglob("*.py"):
+            for _line, msg, _comments, _ctx in extract_from_file(
+                    "python", str(path), keywords={"_": None, "N_": None, "ngettext": (1, 2)}):
+                found.update(msg if isinstance(msg, tuple) else (msg,))
+    return found
+
+
+@pytest.mark.parametrize("language", ["es", "fr", "de"])
+def test_every_message_in_the_code_has_a_translation(language: str) -> None:
+    import re
+
+    from babel.messages.pofile import read_po
+
+    from config.i18n import catalog_path
+
+    with catalog_path(language).open("rb") as f:
+        catalog = read_po(f, locale=language)
+    wanted = messages_in_code()
+    assert len(wanted) >= 45
+    missing = sorted(m for m in wanted if not (catalog.get(m) and catalog.get(m).string))
+    assert missing == []
+    for m in wanted:  # the same {fields}, so .format() never fails in a translation
+        assert set(re.findall(r"\{(\w+)\}", catalog.get(m).string)) == set(re.findall(r"\{(\w+)\}", m)), m
+
+
+def test_english_is_the_source_and_untranslated_text_stays_english() -> None:
+    from config.i18n import gettext, use_language
+
+    with use_language("de"):
+        assert gettext("Your balances:") == "Ihre Kontostände:"
+        assert gettext("no such sentence") == "no such sentence"
+    assert gettext("Your balances:") == "Your balances:"
+
+
+@pytest.mark.parametrize("text, language, expected", [
+    ("¿Cuál es mi saldo?", "es", "Tus saldos:"),
+    ("Quel est mon solde ?", "fr", "Vos soldes :"),
+    ("Wie hoch ist mein Kontostand?", "de", "Ihre Kontostände:"),
+])
+def test_a_balance_question_is_answered_in_its_language(graph, bank, text, language, expected) -> None:
+    out = say(graph, thread(bank["alice"]), text)
+    assert out["intent"] == "check_balance" and out["language"] == language
+    assert out["answer"].startswith(expected)
+    assert "€" in out["answer"] or "£" in out["answer"]
+    assert "," in out["answer"].split(":", 2)[-1]  # decimal comma: the locale's format
+
+
+def test_small_talk_and_out_of_scope_in_spanish(graph, bank) -> None:
+    conf = thread(bank["alice"])
+    assert say(graph, conf, "¿Qué puedes hacer por mí?")["answer"].startswith("Esto es lo que puedo hacer: Puedo consultar")
+    out = say(graph, conf, "quiero una pizza con queso, por favor")
+    assert out["status"] == "out_of_scope" and out["answer"].startswith("Lo siento, solo puedo ayudarte")
+
+
+def test_a_spanish_confirmation_answered_si_stays_spanish(graph, bank) -> None:
+    alice = bank["alice"]
+    conf = thread(alice)
+    before = card_statuses(alice)
+    proposal = say(graph, conf, "He perdido mi tarjeta")
+    assert proposal["status"] == "confirmation_required" and proposal["language"] == "es"
+    assert proposal["answer"].startswith("Puedo congelar tu tarjeta física terminada en ")
+    assert proposal["pending_confirmation"]["description"].startswith("Congelar tarjeta física")
+    done = say(graph, conf, "sí")
+    assert done["status"] == "confirmed" and done["language"] == "es"
+    assert done["answer"].startswith("Hecho: tu tarjeta física terminada en ")
+    frozen = [k for k, v in card_statuses(alice).items() if v == "frozen" and before.get(k) == "active"]
+    assert len(frozen) == 1
+
+
+def test_a_german_nein_declines_in_german(graph, bank) -> None:
+    conf = thread(bank["alice"])
+    say(graph, conf, "Ich habe meine Karte verloren")
+    out = say(graph, conf, "nein")
+    assert out["status"] == "declined" and out["answer"].startswith("In Ordnung, es wurde nichts geändert")
+
+
+def test_english_answers_are_unchanged(graph, bank) -> None:
+    conf = thread(bank["alice"])
+    out = say(graph, conf, "What is my balance?")
+    assert out["answer"].startswith("Your balances:\n") and out["language"] == "en"
+    assert say(graph, conf, "hello")["answer"].startswith("Hello! How can I help with your account today? I can check")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bank.tools.base import ToolContext, ToolResult, tool
+from config.i18n import gettext as _
 from bank.tools.formatting import card_label, join_lines, money, topup_dict, topup_line, transfer_dict, transfer_line
 
 SUPPORTED_COUNTRIES = "the UK, the 27 EU countries, Iceland, Liechtenstein, Norway and Switzerland"
@@ -184,7 +185,7 @@ def check_balance(ctx: ToolContext) -> ToolResult:
     """
     accounts = ctx.accounts()
     if not accounts:
-        return ctx.result("You have no open account, so there is no balance to show.", {"accounts": []})
+        return ctx.result(_("You have no open account, so there is no balance to show."), {"accounts": []})
     pending_tx = ctx.card_txs(statuses=("pending",))
     transfers = ctx.transfers(direction=None, statuses=("pending",))
     lines, facts = [], []
@@ -199,21 +200,24 @@ def check_balance(ctx: ToolContext) -> ToolResult:
         incoming = _sum((t.amount for t in transfers if t.account_id == a.id and t.direction == "incoming"), zero)
         notes = []
         if held:
-            what = ("card payments and cash withdrawals" if any(t.kind == "cash_withdrawal" for t in spent)
-                    and any(t.kind != "cash_withdrawal" for t in spent) else
-                    "cash withdrawals" if all(t.kind == "cash_withdrawal" for t in spent) else "card payments")
-            notes.append(f"{money(held, a.currency)} of {what} still pending")
+            what = (_("{amount} of card payments and cash withdrawals still pending")
+                    if any(t.kind == "cash_withdrawal" for t in spent) and any(t.kind != "cash_withdrawal" for t in spent)
+                    else _("{amount} of cash withdrawals still pending")
+                    if all(t.kind == "cash_withdrawal" for t in spent) else _("{amount} of card payments still pending"))
+            notes.append(what.format(amount=money(held, a.currency)))
         if out:
-            notes.append(f"{money(out, a.currency)} of outgoing transfers pending, already taken from this balance")
+            notes.append(_("{amount} of outgoing transfers pending, already taken from this balance").format(
+                amount=money(out, a.currency)))
         if refunds:
-            notes.append(f"{money(refunds, a.currency)} of refunds on the way in")
+            notes.append(_("{amount} of refunds on the way in").format(amount=money(refunds, a.currency)))
         if incoming:
-            notes.append(f"{money(incoming, a.currency)} of incoming transfers on the way")
-        lines.append(f"{a.currency} account: {money(a.balance, a.currency)}" + (f" ({'; '.join(notes)})" if notes else ""))
+            notes.append(_("{amount} of incoming transfers on the way").format(amount=money(incoming, a.currency)))
+        lines.append(_("{currency} account: {amount}").format(currency=a.currency, amount=money(a.balance, a.currency))
+                     + (f" ({'; '.join(notes)})" if notes else ""))
         facts.append({"account_id": a.id, "currency": a.currency, "balance": a.balance,
                       "pending_card_payments": held, "pending_refunds": refunds,
                       "pending_outgoing_transfers": out, "pending_incoming_transfers": incoming})
-    return ctx.result("Your balances:\n" + join_lines(lines), {"accounts": facts})
+    return ctx.result(_("Your balances:") + "\n" + join_lines(lines), {"accounts": facts})
 
 
 RECENT_TRANSACTIONS = 8

@@ -28,6 +28,7 @@ from bank.tools.money_exec import MONEY_EXECUTORS
 from bank.tools.card_rules import FEE_MERCHANT, cap_problem, physical_card_fee
 from bank.tools.base import ACTION_TTL, STATE_CHANGING_ACTIONS, ToolResult
 from bank.tools.formatting import card_label, day, jsonable, money
+from config.i18n import gettext as _
 
 NEW_CARD_DELIVERY_DAYS = 7
 CARD_VALIDITY_YEARS = 3
@@ -121,10 +122,13 @@ def _freeze_card(s: Session, cid: int, p: dict, now: datetime) -> Outcome:
         if closed:
             return False, "Nothing was changed: the card's account is closed (its cards are cancelled).", {}
         return False, "Nothing was changed: the card is no longer active (already frozen or cancelled).", {}
-    answer = f"Done: your {', '.join(card_label(c) for c in frozen)} {'is' if len(frozen) == 1 else 'are'} frozen."
+    labels = ", ".join(card_label(c) for c in frozen)
+    answer = (_("Done: your {cards} is frozen.") if len(frozen) == 1 else _("Done: your {cards} are frozen.")).format(
+        cards=labels)
     for c in new:
-        answer += (f" A new {card_label(c)} is ordered and should arrive by {day(c.expected_delivery)}."
-                   if c.kind == "physical" else f" Your new {card_label(c)} is ready to use.")
+        answer += " " + (_("A new {card} is ordered and should arrive by {day}.").format(
+            card=card_label(c), day=day(c.expected_delivery))
+            if c.kind == "physical" else _("Your new {card} is ready to use.").format(card=card_label(c)))
     return True, answer, {"frozen": [_card_facts(c) for c in frozen], "new_cards": [_card_facts(c) for c in new]}
 
 
@@ -341,7 +345,7 @@ def confirm_action(engine: Engine, customer_id: int, action_id: str, approve: bo
                 status = "confirmed" if changed else "failed"
             else:
                 changed, facts, status = False, {}, "declined"
-                answer = f"OK, nothing was changed (declined: {row.description})"
+                answer = _("OK, nothing was changed (declined: {description})").format(description=row.description)
             result = jsonable({"ok": changed, "answer": answer, **facts})
             s.execute(update(PendingAction).where(PendingAction.id == row.id)
                       .values(status=status, result=result).execution_options(synchronize_session=False))

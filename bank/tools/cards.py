@@ -7,6 +7,7 @@ from datetime import timedelta
 from bank.store import Card
 from bank.tools.base import ToolContext, ToolResult, tool
 from bank.tools.formatting import card_dict, card_label, day, join_lines, money, tx_dict, tx_line, when
+from config.i18n import gettext as _
 
 DELIVERY_POLICY = ("Cards usually arrive 3 to 7 working days after they are sent within the UK and the EEA, "
                    "and within 14 working days elsewhere.")
@@ -132,11 +133,12 @@ def _freeze_and_replace(ctx: ToolContext, cards: list[Card], why: str, what: str
     labels = ", ".join(card_label(c) for c in cards)
     pending = ctx.propose(
         "freeze_card", {"card_ids": [c.id for c in cards], "order_replacement": True},
-        f"Freeze {labels} and order a replacement for each.")
-    return ctx.result(
-        f"I can freeze your {labels} straight away so nobody can use {'it' if len(cards) == 1 else 'them'}, "
-        "and order a replacement with a new number (free when a card is lost, stolen or compromised). "
-        "Shall I do that?", {"cards": [card_dict(c) for c in cards]}, pending)
+        _("Freeze {cards} and order a replacement for each.").format(cards=labels))
+    offer = (_("I can freeze your {cards} straight away so nobody can use it, and order a replacement with a new "
+               "number (free when a card is lost, stolen or compromised). Shall I do that?") if len(cards) == 1 else
+             _("I can freeze your {cards} straight away so nobody can use them, and order a replacement with a new "
+               "number (free when a card is lost, stolen or compromised). Shall I do that?"))
+    return ctx.result(offer.format(cards=labels), {"cards": [card_dict(c) for c in cards]}, pending)
 
 
 @tool("lost_or_stolen_card")

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from bank.store import Card, CardTransaction, TopUp, Transfer
+from config.i18n import N_, format_day, format_money, gettext as _
 
 __all__ = ["money", "day", "when", "card_label", "jsonable", "card_dict", "tx_dict", "transfer_dict", "topup_dict",
            "tx_line", "transfer_line", "topup_line", "join_lines", "currencies_in"]
@@ -23,7 +24,11 @@ _SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$"}
 
 
 def money(amount: Decimal, currency: str) -> str:
-    """``£1,234.50`` for GBP/EUR/USD, ``3,000.00 THB`` otherwise."""
+    """``£1,234.50`` for GBP/EUR/USD, ``3,000.00 THB`` otherwise; in Spanish, French or German
+    the locale's format (``1.234,50 €``, Babel; config/i18n.py)."""
+    local = format_money(amount, currency)
+    if local is not None:
+        return local
     sym = _SYMBOLS.get(currency)
     text = f"{amount:,.2f}"
     if sym:
@@ -32,8 +37,8 @@ def money(amount: Decimal, currency: str) -> str:
 
 
 def day(d: date | datetime) -> str:
-    """``Friday 14 March 2025``."""
-    return f"{d:%A} {d.day} {d:%B %Y}"
+    """``Friday 14 March 2025`` (``viernes, 14 de marzo de 2025`` in Spanish: Babel's full date)."""
+    return format_day(d) or f"{d:%A} {d.day} {d:%B %Y}"
 
 
 def when(dt: datetime, now: datetime) -> str:
@@ -52,9 +57,16 @@ def when(dt: datetime, now: datetime) -> str:
     return f"on {day(dt)}"
 
 
+_CARD_LABELS = {"physical": N_("physical card ending {last4}"), "virtual": N_("virtual card ending {last4}"),
+                "disposable": N_("disposable card ending {last4}")}
+
+
 def card_label(card: Card) -> str:
-    """``physical card ending 4821``."""
-    return f"{card.kind} card ending {card.last4}"
+    """``physical card ending 4821`` (in the current language; an unknown kind is named as stored)."""
+    label = _CARD_LABELS.get(card.kind)
+    if label is None:
+        return f"{card.kind} card ending {card.last4}"
+    return _(label).format(last4=card.last4)
 
 
 def jsonable(obj: Any) -> Any:
