@@ -71,6 +71,9 @@ class TrainConfig:
     typo_fraction / typo_copies: misspelt copies (``training.augment.typo_augment``: one or two
     character edits in some words, never in amounts or codes) of that fraction of the
     teacher-labelled rows, so the hashed character n-grams learn misspellings (issue 18);
+    language_repeat / language_aug_copies: copies of each Spanish / French / German phrase
+    (``ExtraData.language_rows``, issue 18) and perturbed copies of those (``LANGUAGE_AUG_KINDS``);
+    they keep their hard, label-smoothed labels (the teacher is English-only);
     feature_distill_weight: weight of the feature-distillation loss (issue 18: 1 - cosine between a
     linear projection of the intent head's input and the teacher's MiniLM sentence embedding, on
     the teacher-labelled rows; FitNets-style hint learning, Romero et al. ICLR 2015, with the
@@ -98,11 +101,17 @@ class TrainConfig:
     span_loss_weight: float = 1.0
     span_o_sources: tuple[str, ...] = ()
     request_repeat: int = 1
+    language_repeat: int = 2
+    language_aug_copies: int = 1
     typo_fraction: float = 1.0
     typo_copies: int = 1
     feature_distill_weight: float = 1.0
     model: TransformerConfig = field(default_factory=lambda: TransformerConfig(
         max_len=96, d_model=128, n_heads=4, n_layers=2, d_ff=256, ngram_buckets=65536, ngram_dim=128))
+
+
+LANGUAGE_AUG_KINDS = ("casing", "misspell")
+"""Perturbations that are not English-specific (no English openers or contexts)."""
 
 
 def set_seed(seed: int) -> None:
@@ -174,11 +183,17 @@ def build_rows(data: Banking77, extras: ExtraData, classes: list[str], cfg: Trai
     typo_texts, typo_src = typo_augment(soft_texts, cfg.typo_fraction, cfg.typo_copies, cfg.seed + 2)
     aug_texts, aug_src = aug_texts + typo_texts, aug_src + typo_src
     out_aug, out_src, _ = augment(outl, cfg.outlier_aug_copies, cfg.seed + 1)
-    texts = soft_texts + aug_texts + outl + out_aug
-    gold_labels = soft_labels + [soft_labels[i] for i in aug_src] + [OUT_OF_SCOPE] * (len(outl) + len(out_aug))
+    lang_texts, lang_labels = list(extras.language_rows.texts), list(extras.language_rows.labels)
+    lang_texts *= cfg.language_repeat
+    lang_labels *= cfg.language_repeat
+    lang_aug, lang_src, _ = augment(lang_texts, cfg.language_aug_copies, cfg.seed + 3, LANGUAGE_AUG_KINDS)
+    texts = soft_texts + aug_texts + outl + out_aug + lang_texts + lang_aug
+    gold_labels = (soft_labels + [soft_labels[i] for i in aug_src] + [OUT_OF_SCOPE] * (len(outl) + len(out_aug))
+                   + lang_labels + [lang_labels[i] for i in lang_src])
     n_b = len(b_texts)
     source = (["banking77"] * n_b + ["extra"] * len(ex) + [("banking77" if i < n_b else "extra") + "+aug" for i in aug_src]
-              + ["outlier"] * len(outl) + ["outlier+aug"] * len(out_aug))
+              + ["outlier"] * len(outl) + ["outlier+aug"] * len(out_aug)
+              + ["language"] * len(lang_texts) + ["language+aug"] * len(lang_aug))
     gold = np.array([index[y] for y in gold_labels], dtype=np.int64)
     C = len(classes)
     eps = cfg.label_smoothing
@@ -270,8 +285,9 @@ def train_custom(
     if cfg.span_head:  # BIO targets (N, T); -100 = no span loss (rows without annotations, padding)
         tags_all = tag_targets(tok, rows.texts, row_spans(rows.texts, rows.source, s.seed, cfg.span_o_sources),
                                mcfg.max_len, ids_all.shape[1])
-    val_texts = list(data.validation.texts) + list(extras.validation.texts)
-    val_y = np.array([index[y] for y in list(data.validation.labels) + list(extras.validation.labels)])
+    val_texts = list(data.validation.texts) + list(extras.validation.texts) + list(extras.language_validation.texts)
+    val_y = np.array([index[y] for y in list(data.validation.labels) + list(extras.validation.labels)
+                      + list(extras.language_validation.labels)])
     n_val_b77 = len(data.validation)
 
     # AdamW on the dense parameters; SparseAdam on the n-gram table (sparse gradients).

@@ -54,6 +54,10 @@ PHRASE_LANGUAGES: tuple[str, ...] = ("es", "fr", "de")
 """Languages with hand-written training phrases: ``PHRASES_DIR / f"{code}.jsonl"``, one
 ``{"text", "label"}`` object per line, internal labels (issue 18)."""
 LANGUAGE_VALIDATION_FRACTION = 0.10
+EN_SMALL_TALK, EN_SMALL_TALK_REPEAT = "en_small_talk", 2
+"""Hand-written English small-talk closers and thanks (``training/phrases/en_small_talk.jsonl``,
+issue 18: "ta", "brill, thanks"), added to ``train`` this many times (120 rows among ~1,500
+CLINC150 small-talk rows)."""
 
 
 def _empty_split() -> Split:
@@ -67,7 +71,8 @@ class ExtraData:
     are_you_a_bot, ...) and ``out_of_scope`` (outlier exposure, Hendrycks et al. 2019).
 
     ``train``: small_talk.json + account_basics.json + 90 % of outliers.json (seeded) + generated
-    request rows (issue 16, ``training.requests``, ``REQUEST_ROWS_TRAIN`` per intent);
+    request rows (issue 16, ``training.requests``, ``REQUEST_ROWS_TRAIN`` per intent) + the English
+    small-talk phrases (``EN_SMALL_TALK``, repeated ``EN_SMALL_TALK_REPEAT`` times);
     ``validation``: the ``_val`` files + the other 10 % of outliers.json + a differently seeded draw
     of request rows (``REQUEST_ROWS_VALIDATION``, none equal to a train row); ``classes``: the sorted
     internal class names; ``checksum``: SHA-256 over the files' digests (the phrase files' too).
@@ -234,6 +239,9 @@ def load_extras(settings: Settings | None = None, extra_dir: Path | None = None,
     by_language = load_language_phrases(pdir, PHRASE_LANGUAGES, set(classes) | set(intents))
     digests += [sha256_file(pdir / f"{code}.jsonl") for code in PHRASE_LANGUAGES]
     lang_rows, lang_val = split_language_phrases(by_language, s.seed)
+    en = load_language_phrases(pdir, (EN_SMALL_TALK,), set(classes))[EN_SMALL_TALK]  # English, teacher-labelled
+    digests.append(sha256_file(pdir / f"{EN_SMALL_TALK}.jsonl"))
+    train = Split(train.texts + en.texts * EN_SMALL_TALK_REPEAT, train.labels + en.labels * EN_SMALL_TALK_REPEAT)
     return ExtraData(train, validation, classes, hashlib.sha256("".join(digests).encode()).hexdigest(), d,
                      lang_rows, lang_val)
 
