@@ -126,7 +126,7 @@ def messages_in_code() -> set[str]:
         for path in (root / folder).rglob("*.py"):
             for _line, msg, _comments, _ctx in extract_from_file(
                     "python", str(path), keywords={"_": None, "N_": None, "ngettext": (1, 2)}):
-                found.update(msg if isinstance(msg, tuple) else (msg,))
+                found.add(msg)  # a plural message is its (singular, plural) pair
     return found
 
 
@@ -141,11 +141,40 @@ def test_every_message_in_the_code_has_a_translation(language: str) -> None:
     with catalog_path(language).open("rb") as f:
         catalog = read_po(f, locale=language)
     wanted = messages_in_code()
-    assert len(wanted) >= 45
-    missing = sorted(m for m in wanted if not (catalog.get(m) and catalog.get(m).string))
+    assert len(wanted) >= 60
+    def translations(m: str | tuple[str, ...]) -> tuple[str, ...]:
+        entry = catalog.get(m[0] if isinstance(m, tuple) else m)
+        text = entry.string if entry is not None else ""
+        return tuple(text) if isinstance(text, (tuple, list)) else (text,)
+
+    missing = sorted(str(m) for m in wanted if not all(translations(m)))
     assert missing == []
     for m in wanted:  # the same {fields}, so .format() never fails in a translation
-        assert set(re.findall(r"\{(\w+)\}", catalog.get(m).string)) == set(re.findall(r"\{(\w+)\}", m)), m
+        fields = set(re.findall(r"\{(\w+)\}", m[-1] if isinstance(m, tuple) else m))
+        for text in translations(m):
+            assert set(re.findall(r"\{(\w+)\}", text)) == fields, m
+
+
+def test_a_card_on_its_way_in_french(graph, bank) -> None:
+    out = say(graph, thread(bank["bob"]), "Ma carte n'est toujours pas arrivée")
+    assert out["intent"] == "card_arrival" and out["language"] == "fr"
+    assert out["answer"].startswith(("Votre carte est en route :", "Aucune carte n'est en route"))
+    assert "card" not in out["answer"]  # no English left in it
+
+
+def test_relative_times_have_plural_forms() -> None:
+    from datetime import datetime, timedelta
+
+    from bank.tools.formatting import when
+    from config.i18n import use_language
+
+    now = datetime(2025, 3, 14, 12, 0)
+    assert when(now - timedelta(days=3), now) == "3 days ago"
+    with use_language("de"):
+        assert when(now - timedelta(days=1), now) == "vor 1 Tag"
+        assert when(now - timedelta(days=3), now) == "vor 3 Tagen"
+    with use_language("fr"):
+        assert when(now - timedelta(hours=2), now) == "il y a 2 heures"
 
 
 def test_english_is_the_source_and_untranslated_text_stays_english() -> None:

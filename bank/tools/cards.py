@@ -28,29 +28,31 @@ def card_arrival(ctx: ToolContext) -> ToolResult:
     if not cards:
         active = ctx.cards(statuses=("active",))
         return ctx.result(
-            "There is no card on its way to you at the moment. "
-            + (f"Your active cards: {', '.join(card_label(c) for c in active)}. " if active else "")
-            + "If you ordered one recently and it is missing, I can order a new one for you.",
+            _("There is no card on its way to you at the moment.") + " "
+            + (_("Your active cards: {cards}.").format(cards=", ".join(card_label(c) for c in active)) + " "
+               if active else "")
+            + _("If you ordered one recently and it is missing, I can order a new one for you."),
             {"cards_in_transit": [], "active_cards": [card_dict(c) for c in active]})
     lines = []
     late = []
     for c in cards:
         if c.status == "shipped":
-            line = f"{card_label(c)}: sent {when(c.shipped_at, ctx.now)} ({day(c.shipped_at)})"
+            line = _("{card}: sent {when} ({day})").format(card=card_label(c), when=when(c.shipped_at, ctx.now),
+                                                           day=day(c.shipped_at))
         else:
-            line = f"{card_label(c)}: ordered {when(c.ordered_at, ctx.now)}, not sent yet"
+            line = _("{card}: ordered {when}, not sent yet").format(card=card_label(c), when=when(c.ordered_at, ctx.now))
         if c.expected_delivery:
-            line += f", expected by {day(c.expected_delivery)}"
+            line += _(", expected by {day}").format(day=day(c.expected_delivery))
             if c.expected_delivery < ctx.today:
                 late.append(c)
         lines.append(line + ".")
-    answer = "Your card is on its way:\n" + join_lines(lines)
+    answer = _("Your card is on its way:") + "\n" + join_lines(lines)
     if late:
-        answer += ("\nIt is now past the expected date. If it has not arrived within 7 more days, tell me and "
-                   "I will freeze it and send a replacement free of charge.")
+        answer += "\n" + _("It is now past the expected date. If it has not arrived within 7 more days, tell me and "
+                           "I will freeze it and send a replacement free of charge.")
     else:
-        answer += ("\nOnce it arrives, you can activate it here or in the app." if len(cards) == 1 else
-                   "\nOnce they arrive, you can activate them here or in the app.")
+        answer += "\n" + (_("Once it arrives, you can activate it here or in the app.") if len(cards) == 1 else
+                          _("Once they arrive, you can activate them here or in the app."))
     return ctx.result(answer, {"cards_in_transit": [card_dict(c) for c in cards], "late": [c.id for c in late]})
 
 

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from bank.store import Card, CardTransaction, TopUp, Transfer
-from config.i18n import N_, format_day, format_money, gettext as _
+from config.i18n import N_, format_day, format_money, gettext as _, ngettext
 
 __all__ = ["money", "day", "when", "card_label", "jsonable", "card_dict", "tx_dict", "transfer_dict", "topup_dict",
            "tx_line", "transfer_line", "topup_line", "join_lines", "currencies_in"]
@@ -45,16 +45,16 @@ def when(dt: datetime, now: datetime) -> str:
     """A short relative time: ``35 minutes ago``, ``3 hours ago``, ``2 days ago``, or a date."""
     delta = now - dt
     if delta < timedelta(minutes=1):
-        return "just now"
+        return _("just now")
     if delta < timedelta(hours=1):
         n = int(delta.total_seconds() // 60)
-        return f"{n} minute{'s' if n != 1 else ''} ago"
+        return ngettext("{n} minute ago", "{n} minutes ago", n).format(n=n)
     if delta < timedelta(days=1):
         n = int(delta.total_seconds() // 3600)
-        return f"{n} hour{'s' if n != 1 else ''} ago"
+        return ngettext("{n} hour ago", "{n} hours ago", n).format(n=n)
     if delta < timedelta(days=14):
-        return f"{delta.days} day{'s' if delta.days != 1 else ''} ago"
-    return f"on {day(dt)}"
+        return ngettext("{n} day ago", "{n} days ago", delta.days).format(n=delta.days)
+    return _("on {day}").format(day=day(dt))
 
 
 _CARD_LABELS = {"physical": N_("physical card ending {last4}"), "virtual": N_("virtual card ending {last4}"),
