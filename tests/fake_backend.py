@@ -95,3 +95,6 @@ RULES += [
     ("pas arrivée", [("card_arrival", 0.93), ("card_delivery_estimate", 0.04)]),
     ("qué puedes hacer", [("small_talk", 0.96), ("out_of_scope", 0.02)]),
 ]
+RULES += [
+    ("algo con mi tarjeta", [("card_arrival", 0.45), ("lost_or_stolen_card", 0.3), ("card_not_working", 0.2)]),
+]

@@ -177,6 +177,25 @@ def test_relative_times_have_plural_forms() -> None:
         assert when(now - timedelta(hours=2), now) == "il y a 2 heures"
 
 
+@pytest.mark.parametrize("language", ["es", "fr", "de"])
+def test_every_intent_title_has_a_translation(language: str) -> None:
+    from chains.intent_titles import INTENT_TITLES
+    from config.i18n import gettext, use_language
+
+    with use_language(language):
+        untranslated = sorted(t for t in INTENT_TITLES.values() if gettext(t) == t and " " in t)
+    assert untranslated == []
+
+
+def test_a_clarify_question_in_spanish_names_the_choices_in_spanish(graph, bank) -> None:
+    out = say(graph, thread(bank["alice"]), "Me pasa algo con mi tarjeta")
+    assert out["status"] == "clarify" and out["language"] == "es"
+    assert out["answer"] == ("Quiero asegurarme de ayudarte con lo correcto. ¿Se trata de una tarjeta que no ha "
+                             "llegado, una tarjeta perdida o robada o una tarjeta que no funciona? Elige una opción o "
+                             "cuéntame más.")
+    assert [c["title"] for c in out["choices"]][0] == "una tarjeta que no ha llegado"
+
+
 def test_english_is_the_source_and_untranslated_text_stays_english() -> None:
     from config.i18n import gettext, use_language
 
