@@ -73,7 +73,7 @@ def _locked_card(s: Session, cid: int, card_id: Any) -> tuple[Card | None, str |
         return None, None
     acc = accounts.get(card.account_id)
     if acc is None or acc.status != "open":
-        return card, "Nothing was changed: that card's account is closed."
+        return card, _("Nothing was changed: that card's account is closed.")
     return card, None
 
 
@@ -120,8 +120,8 @@ def _freeze_card(s: Session, cid: int, p: dict, now: datetime) -> Outcome:
             new.append(_new_card(s, cid, card.account_id, card.kind, now, replaces=card))
     if not frozen:
         if closed:
-            return False, "Nothing was changed: the card's account is closed (its cards are cancelled).", {}
-        return False, "Nothing was changed: the card is no longer active (already frozen or cancelled).", {}
+            return False, _("Nothing was changed: the card's account is closed (its cards are cancelled)."), {}
+        return False, _("Nothing was changed: the card is no longer active (already frozen or cancelled)."), {}
     labels = ", ".join(card_label(c) for c in frozen)
     answer = (_("Done: your {cards} is frozen.") if len(frozen) == 1 else _("Done: your {cards} are frozen.")).format(
         cards=labels)
@@ -135,24 +135,24 @@ def _freeze_card(s: Session, cid: int, p: dict, now: datetime) -> Outcome:
 def _unfreeze_card(s: Session, cid: int, p: dict, now: datetime) -> Outcome:
     card, refused = _locked_card(s, cid, p.get("card_id"))
     if card is None or card.status != "frozen":
-        return False, "Nothing was changed: that card is not frozen any more.", {}
+        return False, _("Nothing was changed: that card is not frozen any more."), {}
     if refused:
         return False, refused, {}
     if card.expires_on < now.date():
-        return False, "Nothing was changed: that card has expired, so it cannot be unfrozen.", {}
+        return False, _("Nothing was changed: that card has expired, so it cannot be unfrozen."), {}
     card.status = "active"
-    return True, f"Done: your {card_label(card)} works again.", {"card": _card_facts(card)}
+    return True, _("Done: your {card} works again.").format(card=card_label(card)), {"card": _card_facts(card)}
 
 
 def _activate_card(s: Session, cid: int, p: dict, now: datetime) -> Outcome:
     card, refused = _locked_card(s, cid, p.get("card_id"))
     if card is None or card.status != "shipped":
-        return False, "Nothing was changed: that card is not waiting for activation.", {}
+        return False, _("Nothing was changed: that card is not waiting for activation."), {}
     if refused:
         return False, refused, {}
     card.status = "active"
     facts: dict[str, Any] = {"card": _card_facts(card)}
-    answer = f"Done: your {card_label(card)} is active. Your PIN is in the app under Card > Show PIN."
+    answer = _("Done: your {card} is active. Your PIN is in the app under Card > Show PIN.").format(card=card_label(card))
     if card.replaces_card_id:
         old = _card(s, cid, card.replaces_card_id)
         if old is not None and old.status in ("active", "frozen", "expired"):
@@ -165,7 +165,7 @@ def _activate_card(s: Session, cid: int, p: dict, now: datetime) -> Outcome:
 def _order_replacement_card(s: Session, cid: int, p: dict, now: datetime) -> Outcome:
     old, refused = _locked_card(s, cid, p.get("card_id"))
     if old is None or old.status == "cancelled":
-        return False, "Nothing was changed: that card no longer exists.", {}
+        return False, _("Nothing was changed: that card no longer exists."), {}
     if refused:
         return False, refused, {}
     existing = s.execute(select(Card).where(Card.customer_id == cid, Card.replaces_card_id == old.id,
@@ -173,9 +173,10 @@ def _order_replacement_card(s: Session, cid: int, p: dict, now: datetime) -> Out
     if existing is not None:
         return False, f"Nothing was changed: a replacement ({card_label(existing)}) is already {existing.status}.", {}
     new = _new_card(s, cid, old.account_id, old.kind, now, replaces=old)
-    when = f" It should arrive by {day(new.expected_delivery)}." if new.expected_delivery else ""
-    return True, (f"Done: a replacement for your {card_label(old)} is ordered (new card ending {new.last4}).{when} "
-                  "Your current card keeps working until you activate the new one."), {"new_card": _card_facts(new)}
+    when = (" " + _("It should arrive by {day}.").format(day=day(new.expected_delivery))) if new.expected_delivery else ""
+    return True, (_("Done: a replacement for your {card} is ordered (new card ending {last4}).").format(
+        card=card_label(old), last4=new.last4) + when + " "
+        + _("Your current card keeps working until you activate the new one.")), {"new_card": _card_facts(new)}
 
 
 def _order_card(s: Session, cid: int, p: dict, now: datetime) -> Outcome:
@@ -184,10 +185,10 @@ def _order_card(s: Session, cid: int, p: dict, now: datetime) -> Outcome:
     # plus ``balance = balance - fee``); never more than the fee quoted in the proposal.
     kind = p.get("kind")
     if kind not in ("physical", "virtual", "disposable"):
-        return False, "Nothing was changed: unknown card type.", {}
+        return False, _("Nothing was changed: unknown card type."), {}
     acc = _lock_accounts(s, cid).get(p.get("account_id"))
     if acc is None or acc.status != "open":
-        return False, "Nothing was changed: that account is not open.", {}
+        return False, _("Nothing was changed: that account is not open."), {}
     problem = cap_problem(s, cid, kind, now)
     if problem:
         return False, f"Nothing was changed: {problem}.", {"cap_reached": True}
@@ -202,9 +203,10 @@ def _order_card(s: Session, cid: int, p: dict, now: datetime) -> Outcome:
     new = _new_card(s, cid, acc.id, kind, now)
     facts: dict[str, Any] = {"new_card": _card_facts(new), "fee": fee}
     if kind == "physical":
-        answer = f"Done: your new {card_label(new)} is ordered and should arrive by {day(new.expected_delivery)}."
+        answer = _("Done: your new {card} is ordered and should arrive by {day}.").format(
+            card=card_label(new), day=day(new.expected_delivery))
     else:
-        answer = f"Done: your new {card_label(new)} is ready to use in the app."
+        answer = _("Done: your new {card} is ready to use in the app.").format(card=card_label(new))
     if fee:
         s.add(CardTransaction(card_id=new.id, merchant=FEE_MERCHANT, amount=fee, currency=acc.currency,
                               account_amount=fee, status="settled", kind="fee", created_at=now, settled_at=now))
@@ -223,14 +225,14 @@ def _cancel_transfer(s: Session, cid: int, p: dict, now: datetime) -> Outcome:
         .with_for_update(of=Transfer).execution_options(populate_existing=True)).scalar_one_or_none()
     if t is None or t.status != "pending" or t.direction != "outgoing":
         status = t.status if t is not None else "gone"
-        return False, f"Nothing was changed: the transfer is no longer pending ({status}).", {}
+        return False, _("Nothing was changed: the transfer is no longer pending ({status}).").format(status=status), {}
     t.status = "cancelled"
     t.completed_at = None
     refund = t.amount + (t.fee or Decimal("0"))
     new_balance = add_to_balance(s, t.account_id, refund)
     currency = s.scalar(select(Account.currency).where(Account.id == t.account_id))
-    return True, (f"Done: the transfer of {money(t.amount, t.currency)} to {t.beneficiary_name} is cancelled and "
-                  f"{money(refund, currency)} is back in your balance."), {
+    return True, _("Done: the transfer of {amount} to {payee} is cancelled and {refund} is back in your balance.").format(
+        amount=money(t.amount, t.currency), payee=t.beneficiary_name, refund=money(refund, currency)), {
         "transfer_id": t.id, "refunded": refund, "new_balance": new_balance}
 
 
@@ -240,13 +242,13 @@ def _terminate_account(s: Session, cid: int, p: dict, now: datetime) -> Outcome:
     # card is ordered, frozen or unfrozen meanwhile; a transfer still pending also blocks it.
     accounts = [a for a in _lock_accounts(s, cid).values() if a.status == "open"]
     if not accounts:
-        return False, "Nothing was changed: your accounts are already closed.", {}
+        return False, _("Nothing was changed: your accounts are already closed."), {}
     if any(a.balance != 0 for a in accounts):
-        return False, "Nothing was changed: a balance is no longer zero; move it out first.", {}
+        return False, _("Nothing was changed: a balance is no longer zero; move it out first."), {}
     pending = s.scalar(select(Transfer.id).where(Transfer.account_id.in_([a.id for a in accounts]),
                                                  Transfer.status == "pending").limit(1))
     if pending is not None:
-        return False, "Nothing was changed: a transfer is still pending; once it has cleared I can close it.", {}
+        return False, _("Nothing was changed: a transfer is still pending; once it has cleared I can close it."), {}
     for a in accounts:
         a.status, a.closed_at = "closed", now
     cards = list(s.scalars(select(Card).where(Card.customer_id == cid,
@@ -257,7 +259,7 @@ def _terminate_account(s: Session, cid: int, p: dict, now: datetime) -> Outcome:
         Account.customer_id == cid, DirectDebit.status == "active")))
     for d in debits:
         d.status = "cancelled"
-    return True, "Done: your account is closed and your cards are cancelled. We are sorry to see you go.", {
+    return True, _("Done: your account is closed and your cards are cancelled. We are sorry to see you go."), {
         "closed_accounts": [a.id for a in accounts], "cancelled_cards": [c.id for c in cards],
         "cancelled_direct_debits": [d.id for d in debits]}
 
@@ -284,17 +286,20 @@ executor of no proposable action, fails at import."""
 def _replay(row: PendingAction) -> ToolResult:
     result = row.result or {}
     stored = result.get("answer", "")
-    note = {"confirmed": "This was already confirmed", "failed": "This was already confirmed",
-            "declined": "This was already declined"}.get(row.status, f"This action is {row.status}")
+    note = {"confirmed": _("This was already confirmed; nothing was changed again."),
+            "failed": _("This was already confirmed; nothing was changed again."),
+            "declined": _("This was already declined; nothing was changed again.")}.get(
+        row.status, _("This action is {status}; nothing was changed again.").format(status=row.status))
     return ToolResult(tool="confirm_action", intent="confirm_action",
-                      answer=f"{note}; nothing was changed again. {stored}".strip(),
+                      answer=f"{note} {stored}".strip(),
                       data=jsonable({"action_id": row.id, "action": row.action, "status": row.status,
                                      "result": result, "replayed": True}))
 
 
 def _expired_message(row: PendingAction) -> str:
-    return (f"This request ({row.description}) expired: confirmations must come within "
-            f"{int(ACTION_TTL.total_seconds() // 60)} minutes. Nothing was changed; please ask again.")
+    return _("This request ({description}) expired: confirmations must come within {minutes} minutes. Nothing was "
+             "changed; please ask again.").format(description=row.description,
+                                                  minutes=int(ACTION_TTL.total_seconds() // 60))
 
 
 def confirm_action(engine: Engine, customer_id: int, action_id: str, approve: bool, *,
@@ -390,6 +395,6 @@ def close_action(engine: Engine, customer_id: int, action_id: str, status: str =
             update(PendingAction).where(PendingAction.id == action_id, PendingAction.customer_id == customer_id,
                                         PendingAction.status == "pending")
             .values(status=status, decided_at=now,
-                    result={"ok": False, "answer": f"Not done: the request was {status} before it was confirmed."})
+                    result={"ok": False, "answer": _("Not done: the request was {status} before it was confirmed.").format(status=status)})
             .execution_options(synchronize_session=False)).rowcount
     return closed == 1
