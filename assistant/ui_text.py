@@ -9,6 +9,8 @@ import json
 import re
 from typing import Any
 
+from config.i18n import N_, format_money, gettext as _, use_language
+
 
 # ----------------------------------------------------------------------------- safe text
 _INLINE_SPECIAL = re.compile(r"([\\`*_\[\]()<>#|~!@&])")
@@ -82,7 +84,8 @@ def understood_line(output: dict[str, Any]) -> str | None:
     out-of-scope, clarifying questions, small talk and yes/no replies."""
     if output.get("status") not in UNDERSTOOD_STATUSES or not output.get("intent"):
         return None
-    return f"Understood: {_title(output['intent'])}"
+    with use_language(output.get("language")):  # the turn's language (config/i18n.py)
+        return _("Understood: {title}").format(title=_(_title(output["intent"])))
 
 
 def message_markdown(output: dict[str, Any], answer: str) -> str:
@@ -131,21 +134,21 @@ def button_label(title: str) -> str:
 
 _CONFIRM_LABELS: dict[str, tuple[str, str, str, str]] = {
     # action: (yes for one, no for one, yes for several ({n}), no for several)
-    "freeze_card": ("Yes, freeze my card", "No, keep it as it is",
-                    "Yes, freeze all {n} cards", "No, keep them as they are"),
-    "unfreeze_card": ("Yes, unfreeze it", "No, keep it frozen", "Yes, unfreeze them", "No, keep them frozen"),
-    "activate_card": ("Yes, activate it", "No, not now", "Yes, activate them", "No, not now"),
-    "order_replacement_card": ("Yes, order a replacement", "No, not now",
-                               "Yes, order replacements", "No, not now"),
-    "order_card": ("Yes, order it", "No, not now", "Yes, order them", "No, not now"),
-    "cancel_transfer": ("Yes, cancel the transfer", "No, let it go ahead",
-                        "Yes, cancel the transfers", "No, let them go ahead"),
-    "terminate_account": ("Yes, close my account", "No, keep my account",
-                          "Yes, close my accounts", "No, keep my accounts"),
-    "send_payment": ("Yes, send it", "No, don't send it", "Yes, send it", "No, don't send it"),
-    "add_payee": ("Yes, add the payee", "No, don't add it", "Yes, add the payee", "No, don't add it"),
-    "top_up_account": ("Yes, top up", "No, don't top up", "Yes, top up", "No, don't top up"),
-    "open_dispute": ("Yes, open the dispute", "No, don't open it", "Yes, open the dispute", "No, don't open it"),
+    "freeze_card": (N_("Yes, freeze my card"), N_("No, keep it as it is"),
+                    N_("Yes, freeze all {n} cards"), N_("No, keep them as they are")),
+    "unfreeze_card": (N_("Yes, unfreeze it"), N_("No, keep it frozen"), N_("Yes, unfreeze them"), N_("No, keep them frozen")),
+    "activate_card": (N_("Yes, activate it"), N_("No, not now"), N_("Yes, activate them"), N_("No, not now")),
+    "order_replacement_card": (N_("Yes, order a replacement"), N_("No, not now"),
+                               N_("Yes, order replacements"), N_("No, not now")),
+    "order_card": (N_("Yes, order it"), N_("No, not now"), N_("Yes, order them"), N_("No, not now")),
+    "cancel_transfer": (N_("Yes, cancel the transfer"), N_("No, let it go ahead"),
+                        N_("Yes, cancel the transfers"), N_("No, let them go ahead")),
+    "terminate_account": (N_("Yes, close my account"), N_("No, keep my account"),
+                          N_("Yes, close my accounts"), N_("No, keep my accounts")),
+    "send_payment": (N_("Yes, send it"), N_("No, don't send it"), N_("Yes, send it"), N_("No, don't send it")),
+    "add_payee": (N_("Yes, add the payee"), N_("No, don't add it"), N_("Yes, add the payee"), N_("No, don't add it")),
+    "top_up_account": (N_("Yes, top up"), N_("No, don't top up"), N_("Yes, top up"), N_("No, don't top up")),
+    "open_dispute": (N_("Yes, open the dispute"), N_("No, don't open it"), N_("Yes, open the dispute"), N_("No, don't open it")),
 }
 
 
@@ -160,7 +163,8 @@ def _amount_text(slots: dict[str, Any]) -> str | None:
     if not amount or not currency:
         return None
     try:
-        return format_currency(Decimal(str(amount)), str(currency), locale="en_GB")
+        local = format_money(Decimal(str(amount)), str(currency))  # None in English
+        return local or format_currency(Decimal(str(amount)), str(currency), locale="en_GB")
     except (InvalidOperation, ValueError, UnknownCurrencyFormatError):
         return None
 
@@ -170,16 +174,21 @@ def confirmation_labels(pending: dict[str, Any], data: dict[str, Any] | None = N
     ``pending`` is ``{action_id, action, description}``; ``data`` the tool's data (its
     ``cards`` list, or ``card``, gives the count). A payment names its amount from
     ``data["slots"]`` ("Yes, send £40.00" / "No, don't send it"). Unknown actions get
-    "Yes, go ahead" / "No, leave it"."""
-    data = data or {}
+    "Yes, go ahead" / "No, leave it". In the language of the turn that proposed it
+    (``pending["language"]``, chains/nodes.py; English without one)."""
+    with use_language(pending.get("language")):
+        return _confirmation_labels(pending, data or {})
+
+
+def _confirmation_labels(pending: dict[str, Any], data: dict[str, Any]) -> tuple[str, str]:
     if pending.get("action") == "send_payment":
         amount = _amount_text(data.get("slots") or {})
-        return (f"Yes, send {amount}" if amount else "Yes, send it"), "No, don't send it"
+        return (_("Yes, send {amount}").format(amount=amount) if amount else _("Yes, send it")), _("No, don't send it")
     n = len(data["cards"]) if isinstance(data.get("cards"), list) and pending.get("action") == "freeze_card" else 1
-    yes1, no1, yes_n, no_n = _CONFIRM_LABELS.get(pending.get("action", ""), ("Yes, go ahead", "No, leave it") * 2)
+    yes1, no1, yes_n, no_n = _CONFIRM_LABELS.get(pending.get("action", ""), (N_("Yes, go ahead"), N_("No, leave it")) * 2)
     if n == 2 and pending.get("action") == "freeze_card":
-        return "Yes, freeze both cards", no_n
-    return (yes1, no1) if n <= 1 else (yes_n.format(n=n), no_n)
+        return _("Yes, freeze both cards"), _(no_n)
+    return (_(yes1), _(no1)) if n <= 1 else (_(yes_n).format(n=n), _(no_n))
 
 
 def technical_markdown(output: dict[str, Any], *, contextual: bool = False) -> str:

@@ -318,6 +318,8 @@ def tool(state: AssistantState, config: RunnableConfig) -> dict[str, Any]:
     if done:
         out = out.model_copy(update={"answer": combined_answer(done, out.answer)})
     out = in_language(with_notice(out, state.get("notice")), state)  # into the conversation before the interrupt
+    # the proposal says its language too: the UI words its buttons in it (assistant/ui_text.py)
+    out = out.model_copy(update={"pending_confirmation": {**out.pending_confirmation, "language": out.language}})
     record(state, config, out)
     return {"output": as_json(out), "messages": [assistant_message(out)], "pending": out.pending_confirmation,
             "proposal": decision.classification, "form": form, "done": done, "queue": waiting,

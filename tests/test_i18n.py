@@ -196,6 +196,20 @@ def test_a_clarify_question_in_spanish_names_the_choices_in_spanish(graph, bank)
     assert [c["title"] for c in out["choices"]][0] == "una tarjeta que no ha llegado"
 
 
+def test_the_ui_buttons_and_understood_line_follow_the_turns_language() -> None:
+    from assistant.ui_text import confirmation_labels, understood_line
+
+    freeze = {"action_id": "a", "action": "freeze_card", "description": "d"}
+    assert confirmation_labels(freeze, {}) == ("Yes, freeze my card", "No, keep it as it is")
+    assert confirmation_labels({**freeze, "language": "es"}, {}) == ("Sí, congela mi tarjeta", "No, déjala como está")
+    pay = {"action_id": "b", "action": "send_payment", "description": "d", "language": "de"}
+    assert confirmation_labels(pay, {"slots": {"amount": "40", "currency": "EUR"}}) == ("Ja, 40,00\xa0€ senden",
+                                                                                       "Nein, nicht senden")
+    out = {"status": "answered", "intent": "card_arrival", "language": "fr"}
+    assert understood_line(out) == "Compris : une carte qui n'est pas arrivée"
+    assert understood_line({**out, "language": "en"}) == "Understood: a card that hasn't arrived"
+
+
 def test_english_is_the_source_and_untranslated_text_stays_english() -> None:
     from config.i18n import gettext, use_language
 
@@ -233,6 +247,7 @@ def test_a_spanish_confirmation_answered_si_stays_spanish(graph, bank) -> None:
     assert proposal["status"] == "confirmation_required" and proposal["language"] == "es"
     assert proposal["answer"].startswith("Puedo congelar tu tarjeta física terminada en ")
     assert proposal["pending_confirmation"]["description"].startswith("Congelar tarjeta física")
+    assert proposal["pending_confirmation"]["language"] == "es"  # the UI's buttons are worded in it
     done = say(graph, conf, "sí")
     assert done["status"] == "confirmed" and done["language"] == "es"
     assert done["answer"].startswith("Hecho: tu tarjeta física terminada en ")
