@@ -25,6 +25,7 @@ from rapidfuzz import fuzz, process
 from bank.tools.formatting import money
 from chains.confirmation import superseded_sentence
 from chains.intent_titles import intent_title
+from config.i18n import N_, gettext as _
 
 FORM_INTENTS = frozenset({"send_money", "add_payee", "top_up_account", "search_transactions", "dispute_charge"})
 """Intents whose tool may ask for details over several messages."""
@@ -167,11 +168,12 @@ def merge(known: dict[str, str], new: dict[str, str]) -> dict[str, str]:
     return {**known, **{k: v for k, v in new.items() if v}}
 
 
-SLOT_WORDS = {"amount": "the amount", "currency": "the currency", "payee": "the payee", "account": "the account",
-              "card": "the card", "reference": "the reference", "iban": "the IBAN", "merchant": "the merchant",
-              "date_from": "the start date", "date_to": "the end date", "min_amount": "the lowest amount",
-              "max_amount": "the highest amount", "transaction_id": "the payment"}
-"""How a correction's answer names a changed slot."""
+SLOT_WORDS = {"amount": N_("the amount"), "currency": N_("the currency"), "payee": N_("the payee"),
+              "account": N_("the account"), "card": N_("the card"), "reference": N_("the reference"),
+              "iban": N_("the IBAN"), "merchant": N_("the merchant"), "date_from": N_("the start date"),
+              "date_to": N_("the end date"), "min_amount": N_("the lowest amount"),
+              "max_amount": N_("the highest amount"), "transaction_id": N_("the payment")}
+"""How a correction's answer names a changed slot (English; translated where used)."""
 _MONEY_SLOTS = frozenset({"amount", "min_amount", "max_amount"})
 
 
@@ -198,7 +200,9 @@ def changes(known: dict[str, str], new: dict[str, str]) -> list[str]:
         before = _shown(slot, known[slot], currency_before) if known.get(slot) else None
         if before is not None and before.casefold() == after.casefold():
             continue
-        out.append(f"{SLOT_WORDS[slot]} from {before} to {after}" if before else f"{SLOT_WORDS[slot]} to {after}")
+        what = _(SLOT_WORDS[slot])
+        out.append(_("{what} from {before} to {after}").format(what=what, before=before, after=after) if before
+                   else _("{what} to {after}").format(what=what, after=after))
     return out
 
 
@@ -220,15 +224,16 @@ def correction_notice(form: Form, new: dict[str, str]) -> str:
     to £45.00 and closed the earlier proposal without doing it." """
     changed = changes(form.slots, new)
     if not changed:
-        return "I've closed the earlier proposal without doing it."
+        return _("I've closed the earlier proposal without doing it.")
     if len(changed) == 1:
-        return f"I've changed {changed[0]} and closed the earlier proposal without doing it."
-    said = ", ".join(changed[:-1]) + " and " + changed[-1]
-    return f"I've changed {said}. I've closed the earlier proposal without doing it."
+        return _("I've changed {change} and closed the earlier proposal without doing it.").format(change=changed[0])
+    said = _("{first} and {last}").format(first=", ".join(changed[:-1]), last=changed[-1])
+    return _("I've changed {changes}. I've closed the earlier proposal without doing it.").format(changes=said)
 
 
 def stopped_notice(form: Form, proposal_closed: bool) -> str:
     """The sentence before the answer to a new request while ``form`` was open: the form was
     stopped (and, ``proposal_closed``, its waiting proposal closed) and nothing was done."""
-    closed = " and closed its proposal" if proposal_closed else ""
-    return f"I've stopped the earlier request ({intent_title(form.intent)}){closed}; nothing was done."
+    said = (_("I've stopped the earlier request ({title}) and closed its proposal; nothing was done.") if proposal_closed
+            else _("I've stopped the earlier request ({title}); nothing was done."))
+    return said.format(title=_(intent_title(form.intent)))

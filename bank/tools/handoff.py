@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from bank.models_extra import HANDOFF_MINUTES_PER_TICKET, HandoffTicket, queue_position
 from bank.tools.base import ToolContext, ToolResult, tool
+from config.i18n import gettext as _
 
 __all__ = ["talk_to_human", "normalise_transcript"]
 
@@ -63,6 +64,7 @@ def talk_to_human(ctx: ToolContext) -> ToolResult:
     ctx.session.flush()
     position = queue_position(ctx.session, ticket)
     wait = position * HANDOFF_MINUTES_PER_TICKET
-    answer = (f"I've passed our conversation to a member of our team (ticket #{ticket.id}). You are number {position} "
-              f"in the queue; the expected wait is about {wait} minutes. They will see what we've discussed.")
+    answer = _("I've passed our conversation to a member of our team (ticket #{ticket}). You are number {position} in "
+               "the queue; the expected wait is about {wait} minutes. They will see what we've discussed.").format(
+        ticket=ticket.id, position=position, wait=wait)
     return ctx.result(answer, {"handoff": {"ticket_id": ticket.id, "position": position, "expected_wait_min": wait}})
