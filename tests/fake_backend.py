@@ -98,3 +98,6 @@ RULES += [
 RULES += [
     ("algo con mi tarjeta", [("card_arrival", 0.45), ("lost_or_stolen_card", 0.3), ("card_not_working", 0.2)]),
 ]
+RULES += [
+    ("envía", [("send_money", 0.94), ("transfer_into_account", 0.03)]),
+]

@@ -255,6 +255,20 @@ def test_a_spanish_confirmation_answered_si_stays_spanish(graph, bank) -> None:
     assert len(frozen) == 1
 
 
+def test_a_spanish_payment_is_proposed_and_confirmed_in_spanish(graph, bank) -> None:
+    conf = thread(bank["alice"])
+    out = say(graph, conf, "Envía 20 libras a Mark Thompson, por favor")
+    assert out["language"] == "es", out
+    if out["status"] == "slot_required":  # the amount's currency word is not read: asked in Spanish
+        assert out["answer"].startswith(("¿Cuánto quieres enviar", "¿"))
+        out = say(graph, conf, "20 £")
+    assert out["status"] == "confirmation_required", out["answer"]
+    assert out["answer"].startswith("Enviar 20,00\xa0GBP a Mark Thompson")  # es_ES names GBP by its code
+    assert out["answer"].endswith("¿Lo envío?")
+    done = say(graph, conf, "sí")
+    assert done["status"] == "confirmed" and done["language"] == "es"
+
+
 def test_a_german_nein_declines_in_german(graph, bank) -> None:
     conf = thread(bank["alice"])
     say(graph, conf, "Ich habe meine Karte verloren")

@@ -14,6 +14,7 @@ from bank.store import Account, Card
 from bank.tools.base import ToolContext, ToolResult, tool
 from bank.tools.formatting import card_label, currencies_in, money
 from bank.tools.matching import amounts_in
+from config.i18n import gettext as _
 from bank.tools.money_rules import (
     convert, currency_problem, mask_iban, parse_amount, payment_problem,
 )
@@ -83,20 +84,20 @@ def send_money(ctx: ToolContext) -> ToolResult:
     an unknown payee (listing the closest saved ones) and any amount the money rules forbid."""
     payees = customer_payees(ctx)
     if not payees:
-        return ctx.result("You have no saved payees yet, so I cannot pay anyone. Add one first with its name and "
-                          "IBAN.", {"payees": []})
+        return ctx.result(_("You have no saved payees yet, so I cannot pay anyone. Add one first with its name and "
+                            "IBAN."), {"payees": []})
     phrase = payee_phrase(ctx, payees)
     if not phrase:
-        return ctx.ask("payee", "Who would you like to send money to?", [p.name for p in payees])
+        return ctx.ask("payee", _("Who would you like to send money to?"), [p.name for p in payees])
     found = resolve_payee(payees, phrase)
     if found.ambiguous:
         names = [p.name for p in found.ambiguous]
         return ctx.ask("payee", f"{or_list(names)}?", names, {"candidates": [payee_dict(p) for p in found.ambiguous]})
     if found.payee is None:
         closest = [p.name for p in found.closest]
-        return ctx.result(f"{phrase} is not one of your saved payees, so I have not paid anyone. Your closest saved "
-                          f"payees: {', '.join(closest)}. To pay someone new, add them as a payee first (name and "
-                          "IBAN).", {"payee_unknown": phrase, "closest_payees": closest})
+        return ctx.result(_("{phrase} is not one of your saved payees, so I have not paid anyone. Your closest saved "
+                            "payees: {closest}. To pay someone new, add them as a payee first (name and IBAN).").format(
+                                phrase=phrase, closest=", ".join(closest)), {"payee_unknown": phrase, "closest_payees": closest})
     payee = found.payee
     slots: dict = {"payee": payee.name, "iban_masked": mask_iban(payee.iban)}
     currency = requested_currency(ctx)
@@ -104,7 +105,8 @@ def send_money(ctx: ToolContext) -> ToolResult:
         return ctx.result(currency_problem(currency), {"slots": slots})
     raw = requested_amount(ctx)
     if raw is None:
-        return ctx.ask("amount", f"How much would you like to send to {payee.name}?", data={"slots": slots})
+        return ctx.ask("amount", _("How much would you like to send to {payee}?").format(payee=payee.name),
+                       data={"slots": slots})
     account = pick_account(ctx, currency, "it come from")
     if isinstance(account, ToolResult):
         account.data = {**account.data, "slots": slots}
@@ -119,8 +121,8 @@ def send_money(ctx: ToolContext) -> ToolResult:
     if currency != account.currency:
         quote = ctx.fx_rate(currency, account.currency)
         if quote is None:
-            return ctx.result(f"I cannot convert {currency} from your {account.currency} account; nothing was set up.",
-                              {"slots": slots})
+            return ctx.result(_("I cannot convert {currency} from your {account} account; nothing was set up.").format(
+                currency=currency, account=account.currency), {"slots": slots})
         rate = quote[0]
         debit = convert(amount, rate, account.currency)
     problem = payment_problem(ctx.session, account, debit + PAYMENT_FEE, ctx.now)
@@ -129,18 +131,21 @@ def send_money(ctx: ToolContext) -> ToolResult:
     reference = " ".join((ctx.slot("reference") or "").split())[:140]
     after = account.balance - debit - PAYMENT_FEE
     acur = account.currency
-    desc = f"Send {money(amount, currency)} to {payee.name} ({mask_iban(payee.iban)}) from your {acur} account"
+    desc = _("Send {amount} to {payee} ({iban}) from your {account} account").format(
+        amount=money(amount, currency), payee=payee.name, iban=mask_iban(payee.iban), account=acur)
     if rate is not None:
-        desc += f" ({money(debit, acur)} at 1 {currency} = {rate} {acur})"
-    desc += f", fee {money(PAYMENT_FEE, acur)}, balance after {money(after, acur)}"
-    desc += f', reference "{reference}".' if reference else "."
+        desc += " " + _("({debit} at 1 {currency} = {rate} {account})").format(
+            debit=money(debit, acur), currency=currency, rate=rate, account=acur)
+    desc += _(", fee {fee}, balance after {after}").format(fee=money(PAYMENT_FEE, acur), after=money(after, acur))
+    desc += _(', reference "{reference}".').format(reference=reference) if reference else "."
     params = {"account_id": account.id, "payee_id": payee.id, "payee_name": payee.name, "iban": payee.iban,
               "amount": amount, "currency": currency, "debit_amount": debit, "fx_rate": rate, "fee": PAYMENT_FEE,
               "reference": reference}
     action = ctx.propose("send_payment", params, desc)
-    lead = f"The rate is 1 {currency} = {rate} {acur}. " if rate is not None else ""
+    lead = (_("The rate is 1 {currency} = {rate} {account}.").format(currency=currency, rate=rate, account=acur) + " "
+            if rate is not None else "")
     slots.update(reference=reference, debit_amount=debit, fx_rate=rate, fee=PAYMENT_FEE, balance_after=after)
-    return ctx.result(f"{lead}{desc} Shall I send it?", {"slots": slots, "payee": payee_dict(payee)}, action)
+    return ctx.result(f"{lead}{desc} " + _("Shall I send it?"), {"slots": slots, "payee": payee_dict(payee)}, action)
 
 
 def _pick_card(ctx: ToolContext) -> Card | ToolResult:
