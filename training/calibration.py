@@ -20,6 +20,7 @@ from models.labels import OUT_OF_SCOPE, REQUEST_LABELS, public_label
 from models.tokenizer import encode_inputs
 from models.transformer import IntentTransformer
 from models.versions import save_version
+from training.augment import typo_augment
 from training.data import ExtraData, load_extras, load_oos, oos_halves
 from training.thresholds import expected_calibration_error, fit_temperature, tune_thresholds
 
@@ -37,6 +38,10 @@ def predict_logits(model: IntentTransformer, tok, texts: list[str], batch_size: 
 
 
 OOS_BIAS_GRID = (-2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
+MISSPELT_REJECTION_BUDGET = 0.03
+"""At most this fraction of misspelt copies of the BANKING77 validation rows (``typo_augment``,
+seeded; issue 18) may be declined as out of scope by a chosen bias: without it the bias that
+declines the most out-of-scope queries also declined "whats my balnace" at confidence 1.0."""
 
 
 def calibrate(model: IntentTransformer, tok, classes: list[str], data: Banking77, extras: ExtraData,
@@ -49,7 +54,9 @@ def calibrate(model: IntentTransformer, tok, classes: list[str], data: Banking77
        rows declined (the quantity the in_scope_rejection target measures) and, held to the same
        budget on their own, of the generated request-intent validation rows (issue 16: a budget
        over BANKING77 alone let the bias decline "send money to <a new name>"); the small-talk and
-       account rows' rejection is reported in ``in_scope_kept``; kept: the bias whose thresholds decline the most out-of-scope tuning rows
+       account rows' rejection is reported in ``in_scope_kept``; a bias is feasible only when it
+       also declines at most ``MISSPELT_REJECTION_BUDGET`` of misspelt copies of the BANKING77
+       validation rows (``thresholds.misspelt_declined``); kept: the bias whose thresholds decline the most out-of-scope tuning rows
        (the mean of the tuning half of oos_dev.json and the held-out outliers, so the small
        oos_dev half weighs as much as the 910 outliers).
     Returns the metrics.json fields: labels, temperature, oos_logit_bias, thresholds (with
@@ -62,6 +69,9 @@ def calibrate(model: IntentTransformer, tok, classes: list[str], data: Banking77
     oos_internal = index[OUT_OF_SCOPE]
     val_logits = predict_logits(model, tok, val_texts)
     temperature = fit_temperature(val_logits, val_y)
+    b77_val = list(data.validation.texts)
+    typo_texts, _ = typo_augment(b77_val, 1.0, 1, settings.seed + 11)
+    typo_logits = predict_logits(model, tok, typo_texts)
     oos_tune, oos_report = oos_halves(load_oos(settings), settings.seed)
     oos_logits = predict_logits(model, tok, oos_tune + oos_report)
     labels_pub = public_probs(np.zeros((0, len(classes))), classes)[0]
@@ -85,8 +95,15 @@ def calibrate(model: IntentTransformer, tok, classes: list[str], data: Banking77
                               val_declined=vtop[in_scope] == oos_idx, oos_declined=tune_declined,
                               max_in_scope_rejection=max_in_scope_rejection, oos_weights=weights,
                               budget_rows=is_b77[in_scope], budget_groups=[is_request[in_scope]])
-        feasible = 1 - min([thr["budget_rows_kept"], *thr["budget_groups_kept"]]) <= max_in_scope_rejection + 1e-9
-        key = (feasible, thr["oos_rejection"], -abs(bias))
+        _, tp = public_probs(calibrated_probs(typo_logits, temperature, bias, oos_internal), classes)
+        typo_declined = float(((tp.argmax(1) == oos_idx) | (tp.max(1) < thr["oos_threshold"])).mean()) if len(tp) else 0.0
+        thr["misspelt_declined"] = typo_declined
+        feasible = (1 - min([thr["budget_rows_kept"], *thr["budget_groups_kept"]]) <= max_in_scope_rejection + 1e-9
+                    and typo_declined <= MISSPELT_REJECTION_BUDGET + 1e-9)
+        violation = max(0.0, typo_declined - MISSPELT_REJECTION_BUDGET,
+                        1 - min([thr["budget_rows_kept"], *thr["budget_groups_kept"]]) - max_in_scope_rejection)
+        # feasible: the most out-of-scope declined; else the least over budget
+        key = (feasible, thr["oos_rejection"] if feasible else -violation, -abs(bias))
         if best is None or key > best[0]:
             rep = op[n_tune:]
             if len(rep):

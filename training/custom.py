@@ -213,7 +213,7 @@ def build_rows(data: Banking77, extras: ExtraData, classes: list[str], cfg: Trai
         tl = teacher_soft_labels(fit_texts, fit_labels, val_texts, val_labels, texts[:n_soft], classes,
                                  cache_dir, data.checksum + extras.checksum, progress=progress)
         a = cfg.distill_alpha
-        targets[:n_soft] = a * tl.probs + (1 - a) * targets[:n_soft]
+        targets[:n_soft] = a * in_scope_teacher(tl.probs, gold[:n_soft], index[OUT_OF_SCOPE]) + (1 - a) * targets[:n_soft]
         info = {"used": True, "weight_minilm": tl.weight, "validation_accuracy": tl.validation,
                 "seconds": round(tl.seconds, 1), "cache_hit": tl.cache_hit, "rows_labelled": n_soft}
         if tl.features is not None:
@@ -222,6 +222,19 @@ def build_rows(data: Banking77, extras: ExtraData, classes: list[str], cfg: Trai
             feature_mask = np.zeros(len(texts), dtype=bool)
             feature_mask[:n_soft] = True
     return TrainingRows(texts, gold, targets, source, features, feature_mask), info
+
+
+def in_scope_teacher(probs: np.ndarray, gold: np.ndarray, oos: int) -> np.ndarray:
+    """The teacher's probabilities (N, C) float32 with the ``out_of_scope`` column zeroed and each
+    row renormalised where the gold class (N,) int64 is in scope: the augmented copies are
+    label-preserving, so the teacher's out-of-scope mass on a misspelt in-scope row is known to be
+    wrong (issue 18: taught as is, it made "whats my balnace" out of scope at 1.0). Rows whose
+    gold is out of scope, or whose teacher mass was all out of scope, are returned unchanged."""
+    out = probs.copy()
+    rows = (gold != oos) & (probs[:, oos] < 1.0 - 1e-6)
+    out[rows, oos] = 0.0
+    out[rows] /= out[rows].sum(1, keepdims=True)
+    return out
 
 
 def train_custom(
