@@ -145,7 +145,9 @@ def recalibrate(path: Path, settings: Settings | None = None, out_root: Path | N
                "recalibrated_from": lm.version}
 
     def write(tmp: Path) -> None:
-        for name in ("model.safetensors", "tokenizer.json", "config.json", "labels.json"):
+        for name in ("model.safetensors", "tokenizer.json", "config.json", "labels.json", "model.onnx", "model.int8.onnx"):
+            if name.endswith(".onnx") and not (lm.path / name).is_file():
+                continue  # optional inference graphs (training/onnx_export.py): same weights, still valid
             (tmp / name).write_bytes((lm.path / name).read_bytes())
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
 
