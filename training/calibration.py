@@ -38,10 +38,12 @@ def predict_logits(model: IntentTransformer, tok, texts: list[str], batch_size: 
 
 
 OOS_BIAS_GRID = (-2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
-MISSPELT_REJECTION_BUDGET = 0.03
+MISSPELT_REJECTION_BUDGET = 0.08
 """At most this fraction of misspelt copies of the BANKING77 validation rows (``typo_augment``,
 seeded; issue 18) may be declined as out of scope by a chosen bias: without it the bias that
-declines the most out-of-scope queries also declined "whats my balnace" at confidence 1.0."""
+declines the most out-of-scope queries also declined "whats my balnace" at confidence 1.0.
+Chosen on validation: 3 % was infeasible for every bias (the least over budget kept 88 % of the
+out-of-scope tuning queries declined), 8 % allows bias 3.0 (91 %) with 6.6 % misspelt declined."""
 
 
 def calibrate(model: IntentTransformer, tok, classes: list[str], data: Banking77, extras: ExtraData,
