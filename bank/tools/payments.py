@@ -10,6 +10,7 @@ from bank.tools.base import ToolContext, ToolResult, tool
 from bank.tools.formatting import currencies_in, join_lines, money, tx_dict, tx_line, when
 from bank.tools.disputes import dispute_offer
 from bank.tools.matching import criteria_in, name_matches
+from config.i18n import N_, gettext as _, ngettext
 
 DUPLICATE_WINDOW = timedelta(minutes=30)
 """Two card transactions at the same merchant for the same amount within this window count as a
@@ -20,13 +21,23 @@ REVIEW_DAYS = 30
 def _latest_declined(ctx: ToolContext, kind: str, what: str) -> ToolResult:
     rows = ctx.card_txs(kinds=(kind,), statuses=("declined",), days=90, limit=5)
     if not rows:
-        return ctx.result(f"I see no declined {what} in the last 90 days. If a {what} fails right now, check that "
-                          "the card is active and not frozen, and that your balance covers it.", {"declined": []})
+        return ctx.result(_("I see no declined card payment in the last 90 days. If a card payment fails right "
+                            "now, check that the card is active and not frozen, and that your balance covers it.")
+                          if kind == "payment" else
+                          _("I see no declined cash withdrawal in the last 90 days. If a cash withdrawal fails right "
+                            "now, check that the card is active and not frozen, and that your balance covers it."),
+                          {"declined": []})
     t = rows[0]
-    answer = (f"Your latest declined {what} was {tx_line(t, ctx.now)}. The reason: "
-              f"{t.decline_reason or 'the merchant gave no reason'}.")
+    latest = (_("Your latest declined card payment was {tx}. The reason: {reason}.") if kind == "payment"
+              else _("Your latest declined cash withdrawal was {tx}. The reason: {reason}."))
+    answer = latest.format(tx=tx_line(t, ctx.now), reason=t.decline_reason or _("the merchant gave no reason"))
     if len(rows) > 1:
-        answer += f" ({len(rows) - 1} other declined {what}{'s' if len(rows) > 2 else ''} in the last 90 days.)"
+        n = len(rows) - 1
+        answer += " " + (ngettext("({n} other declined card payment in the last 90 days.)",
+                                  "({n} other declined card payments in the last 90 days.)", n)
+                         if kind == "payment" else
+                         ngettext("({n} other declined cash withdrawal in the last 90 days.)",
+                                  "({n} other declined cash withdrawals in the last 90 days.)", n)).format(n=n)
     return ctx.result(answer, {"latest_declined": tx_dict(t), "declined": [tx_dict(x) for x in rows]})
 
 
@@ -45,8 +56,10 @@ def declined_cash_withdrawal(ctx: ToolContext) -> ToolResult:
 def _pending(ctx: ToolContext, kind: str, what: str, timing: str) -> ToolResult:
     rows = ctx.card_txs(kinds=(kind,), statuses=("pending",))
     if not rows:
-        return ctx.result(f"You have no pending {what}s. {timing}", {"pending": []})
-    return ctx.result(f"Pending {what}s:\n" + join_lines([tx_line(t, ctx.now) for t in rows]) + "\n" + timing,
+        none = _("You have no pending card payments.") if kind == "payment" else _("You have no pending cash withdrawals.")
+        return ctx.result(f"{none} {_(timing)}", {"pending": []})
+    title = _("Pending card payments:") if kind == "payment" else _("Pending cash withdrawals:")
+    return ctx.result(title + "\n" + join_lines([tx_line(t, ctx.now) for t in rows]) + "\n" + _(timing),
                       {"pending": [tx_dict(t) for t in rows]})
 
 
@@ -54,16 +67,16 @@ def _pending(ctx: ToolContext, kind: str, what: str, timing: str) -> ToolResult:
 def pending_card_payment(ctx: ToolContext) -> ToolResult:
     """Pending card payments and how long they usually stay pending."""
     return _pending(ctx, "payment", "card payment",
-                    "A payment stays pending until the shop claims it, usually within 1 to 3 working days. If it "
-                    "is never claimed, the amount goes back to your balance after 7 days.")
+                    N_("A payment stays pending until the shop claims it, usually within 1 to 3 working days. If it "
+                    "is never claimed, the amount goes back to your balance after 7 days."))
 
 
 @tool("pending_cash_withdrawal")
 def pending_cash_withdrawal(ctx: ToolContext) -> ToolResult:
     """Pending cash withdrawals and the usual settling time."""
     return _pending(ctx, "cash_withdrawal", "cash withdrawal",
-                    "The cash machine's bank normally confirms a withdrawal within 1 to 2 working days; abroad "
-                    "it can take up to 5.")
+                    N_("The cash machine's bank normally confirms a withdrawal within 1 to 2 working days; abroad "
+                    "it can take up to 5."))
 
 
 @tool("Refund_not_showing_up")
@@ -71,14 +84,14 @@ def refund_not_showing_up(ctx: ToolContext) -> ToolResult:
     """Refunds on their way (pending) and when they usually arrive."""
     pending = ctx.card_txs(kinds=("refund",), statuses=("pending",))
     done = ctx.card_txs(kinds=("refund",), statuses=("settled",), days=30)
-    timing = ("A refund appears once the shop sends it through the card network, normally within 5 working "
+    timing = _("A refund appears once the shop sends it through the card network, normally within 5 working "
               "days of the shop approving it (sometimes up to 10).")
     if pending:
-        answer = "These refunds are on their way:\n" + join_lines([tx_line(t, ctx.now) for t in pending]) + "\n" + timing
+        answer = _("These refunds are on their way:") + "\n" + join_lines([tx_line(t, ctx.now) for t in pending]) + "\n" + timing
     else:
-        answer = ("I see no refund on its way yet, so the shop has not sent it. Ask the shop for proof "
-                  "(an acquirer reference number); if they have sent it more than 10 working days ago, we can "
-                  "trace it. " + timing)
+        answer = _("I see no refund on its way yet, so the shop has not sent it. Ask the shop for proof "
+                   "(an acquirer reference number); if they have sent it more than 10 working days ago, we can "
+                   "trace it.") + " " + timing
     return ctx.result(answer, {"pending_refunds": [tx_dict(t) for t in pending],
                                "recent_refunds": [tx_dict(t) for t in done]})
 
@@ -88,10 +101,10 @@ def request_refund(ctx: ToolContext) -> ToolResult:
     """How to get a refund for a card payment (shop first, then a dispute)."""
     recent = ctx.card_txs(kinds=("payment",), statuses=("settled",), days=REVIEW_DAYS, limit=5)
     res = ctx.policy_answer(
-        "Ask the shop first: only the shop can send a refund back to your card. If the shop refuses or does not "
+        _("Ask the shop first: only the shop can send a refund back to your card. If the shop refuses or does not "
         "answer within 15 days, open a dispute in the app from the payment (Payment > Something's wrong) and we "
-        "will claim it back through the card network.",
-        "Your recent card payments", recent, lambda t: tx_line(t, ctx.now), tx_dict, "recent_payments",
+        "will claim it back through the card network."),
+        _("Your recent card payments"), recent, lambda t: tx_line(t, ctx.now), tx_dict, "recent_payments",
         extra_data={"dispute_offer": [t.id for t in recent]})
     res.answer += dispute_offer(recent)
     return res
@@ -101,23 +114,28 @@ def request_refund(ctx: ToolContext) -> ToolResult:
 def reverted_card_payment(ctx: ToolContext) -> ToolResult:
     """Card payments that were reverted (returned to the balance) and why that happens."""
     rows = ctx.card_txs(statuses=("reverted",), days=90)
-    why = ("A payment is reverted when the shop cancels it before claiming it, or when the shop never claims "
+    why = _("A payment is reverted when the shop cancels it before claiming it, or when the shop never claims "
            "it within 7 days; the money is back in your balance, and you may need to pay the shop again.")
     if not rows:
-        return ctx.result("None of your card payments was reverted in the last 90 days. " + why, {"reverted": []})
-    return ctx.result("Reverted payments (the money is back in your balance):\n"
+        return ctx.result(_("None of your card payments was reverted in the last 90 days.") + " " + why, {"reverted": []})
+    return ctx.result(_("Reverted payments (the money is back in your balance):") + "\n"
                       + join_lines([tx_line(t, ctx.now) for t in rows]) + "\n" + why,
                       {"reverted": [tx_dict(t) for t in rows]})
 
 
 def _review(ctx: ToolContext, kind: str, what: str) -> ToolResult:
     rows = ctx.card_txs(kinds=(kind,), statuses=("pending", "settled"), days=REVIEW_DAYS, limit=8)
-    advice = ("Merchants sometimes use a different name than their shop sign. If one is really not yours, "
+    advice = _("Merchants sometimes use a different name than their shop sign. If one is really not yours, "
               "tell me: I can freeze the card and order a new one, and we will dispute the payment.")
     if not rows:
-        return ctx.result(f"I see no {what}s in the last {REVIEW_DAYS} days.", {"recent": []})
-    return ctx.result(f"Your {what}s in the last {REVIEW_DAYS} days:\n"
-                      + join_lines([f"{tx_line(t, ctx.now)} ({t.status}, card ending {t.card.last4})" for t in rows])
+        none = (_("I see no card payments in the last {days} days.") if kind == "payment"
+                else _("I see no cash withdrawals in the last {days} days."))
+        return ctx.result(none.format(days=REVIEW_DAYS), {"recent": []})
+    title = (_("Your card payments in the last {days} days:") if kind == "payment"
+             else _("Your cash withdrawals in the last {days} days:"))
+    return ctx.result(title.format(days=REVIEW_DAYS) + "\n"
+                      + join_lines([_("{tx} ({status}, card ending {last4})").format(
+                          tx=tx_line(t, ctx.now), status=t.status, last4=t.card.last4) for t in rows])
                       + "\n" + advice + (dispute_offer(rows) if kind == "payment" else ""),
                       {"recent": [tx_dict(t) for t in rows],
                        **({"dispute_offer": [t.id for t in rows]} if kind == "payment" else {})})
@@ -153,9 +171,12 @@ def _duplicate_lines(ctx: ToolContext, pairs: list[tuple[CardTransaction, CardTr
     lines = []
     for a, b in pairs:
         gap = int((b.created_at - a.created_at).total_seconds() // 60)
-        lines.append(f"{a.merchant}: {money(a.amount, a.currency)} twice, {gap} minute{'s' if gap != 1 else ''} "
-                     f"apart, {when(a.created_at, ctx.now)} "
-                     + (f"(both {a.status})" if a.status == b.status else f"({a.status} and {b.status})"))
+        lines.append(ngettext("{merchant}: {amount} twice, {n} minute apart, {when} ",
+                              "{merchant}: {amount} twice, {n} minutes apart, {when} ", gap).format(
+                         merchant=a.merchant, amount=money(a.amount, a.currency), n=gap,
+                         when=when(a.created_at, ctx.now))
+                     + (_("(both {status})").format(status=a.status) if a.status == b.status
+                        else _("({first} and {second})").format(first=a.status, second=b.status)))
     return lines
 
 
@@ -190,20 +211,20 @@ def transaction_charged_twice(ctx: ToolContext) -> ToolResult:
     if mine:
         res = _charged_twice_answer(ctx, mine, data)
         if others:
-            res.answer += "\nAt other merchants:\n" + join_lines(_duplicate_lines(ctx, others))
+            res.answer += "\n" + _("At other merchants:") + "\n" + join_lines(_duplicate_lines(ctx, others))
         return res
     there = [t for t in rows if t.merchant in named and t.status in ("pending", "settled")]
     data["payments_at_merchant"] = [tx_dict(t) for t in there]
-    answer = (f"I found no duplicate charge at {label} in the last 60 days (same shop, same amount within 30 "
-              "minutes).")
+    answer = _("I found no duplicate charge at {merchant} in the last 60 days (same shop, same amount within 30 "
+               "minutes).").format(merchant=label)
     if there:
-        answer += " Your payments there:\n" + join_lines([f"{tx_line(t, ctx.now)} ({t.status})" for t in there])
+        answer += " " + _("Your payments there:") + "\n" + join_lines([f"{tx_line(t, ctx.now)} ({t.status})" for t in there])
         if any(t.status == "pending" for t in there):
-            answer += ("\nA pending payment is one charge waiting for the shop to claim it, not a second charge.")
+            answer += "\n" + _("A pending payment is one charge waiting for the shop to claim it, not a second charge.")
     else:
-        answer += f" I see no payment at {label} in that time."
+        answer += " " + _("I see no payment at {merchant} in that time.").format(merchant=label)
     if others:
-        answer += ("\nSeparately, at other merchants, this looks like a double charge:\n"
+        answer += ("\n" + _("Separately, at other merchants, this looks like a double charge:") + "\n"
                    + join_lines(_duplicate_lines(ctx, others)))
     return ctx.result(answer, data)
 
@@ -211,13 +232,13 @@ def transaction_charged_twice(ctx: ToolContext) -> ToolResult:
 def _charged_twice_answer(ctx: ToolContext, pairs: list[tuple[CardTransaction, CardTransaction]],
                           data: dict) -> ToolResult:
     if not pairs:
-        return ctx.result("I found no double charge in the last 60 days (same shop, same amount within 30 "
-                          "minutes). If you paid twice on purpose, both are genuine.", data)
+        return ctx.result(_("I found no double charge in the last 60 days (same shop, same amount within 30 "
+                            "minutes). If you paid twice on purpose, both are genuine."), data)
     pending_dup = any(b.status == "pending" for _, b in pairs)
-    answer = "It looks like you were charged twice:\n" + join_lines(_duplicate_lines(ctx, pairs)) + "\n"
-    answer += ("A pending duplicate usually disappears within 7 days once the shop claims only one. "
+    answer = _("It looks like you were charged twice:") + "\n" + join_lines(_duplicate_lines(ctx, pairs)) + "\n"
+    answer += (_("A pending duplicate usually disappears within 7 days once the shop claims only one.") + " "
                if pending_dup else "")
-    answer += ("For a settled double charge, ask the shop to refund one of them; if they do not, open a dispute "
+    answer += _("For a settled double charge, ask the shop to refund one of them; if they do not, open a dispute "
                "on the second payment in the app and we will claim it back.")
     answer += dispute_offer([b for _, b in pairs if b.kind == "payment"])
     return ctx.result(answer, {**data, "dispute_offer": [b.id for _, b in pairs if b.kind == "payment"]})
@@ -229,22 +250,25 @@ def extra_charge_on_statement(ctx: ToolContext) -> ToolResult:
     lines, items = [], []
     for t in ctx.card_txs(days=60):
         if t.kind == "fee":  # a bank fee of its own (e.g. an extra physical card)
-            lines.append(f"{tx_line(t, ctx.now)}: fee {money(t.account_amount, t.card.account.currency)}")
+            lines.append(_("{tx}: fee {fee}").format(tx=tx_line(t, ctx.now),
+                                                     fee=money(t.account_amount, t.card.account.currency)))
             items.append(tx_dict(t))
         elif t.fee and t.fee > 0:
-            lines.append(f"{tx_line(t, ctx.now)}: fee {money(t.fee, t.card.account.currency)}")
+            lines.append(_("{tx}: fee {fee}").format(tx=tx_line(t, ctx.now), fee=money(t.fee, t.card.account.currency)))
             items.append(tx_dict(t))
     for tr in ctx.transfers(direction=None):
         if tr.fee and tr.fee > 0:
-            lines.append(f"transfer of {money(tr.amount, tr.currency)} to {tr.beneficiary_name}: fee {money(tr.fee, tr.currency)}")
+            lines.append(_("transfer of {amount} to {payee}: fee {fee}").format(
+                amount=money(tr.amount, tr.currency), payee=tr.beneficiary_name, fee=money(tr.fee, tr.currency)))
             items.append({"transfer_id": tr.id, "fee": tr.fee})
     for tu in ctx.top_ups():
         if tu.fee and tu.fee > 0:
-            lines.append(f"top-up of {money(tu.amount, tu.currency)}: fee {money(tu.fee, tu.currency)}")
+            lines.append(_("top-up of {amount}: fee {fee}").format(amount=money(tu.amount, tu.currency),
+                                                                    fee=money(tu.fee, tu.currency)))
             items.append({"top_up_id": tu.id, "fee": tu.fee})
     pending_small = [t for t in ctx.card_txs(statuses=("pending",), days=14) if t.amount <= Decimal("2.00")]
-    answer = ("Fees I found:\n" + join_lines(lines)) if lines else "I found no fee on your recent statement."
-    answer += (" A small extra amount (often £1 or €1) can also be a temporary check by a shop or hotel to see "
+    answer = (_("Fees I found:") + "\n" + join_lines(lines)) if lines else _("I found no fee on your recent statement.")
+    answer += " " + _("A small extra amount (often £1 or €1) can also be a temporary check by a shop or hotel to see "
                "that the card works; it disappears within a few days.")
     return ctx.result(answer, {"fees": items, "small_pending_checks": [tx_dict(t) for t in pending_small]})
 
@@ -252,24 +276,30 @@ def extra_charge_on_statement(ctx: ToolContext) -> ToolResult:
 def _wrong_rate(ctx: ToolContext, kind: str, what: str) -> ToolResult:
     rows = [t for t in ctx.card_txs(kinds=(kind,), days=60) if t.fx_rate is not None][:5]
     if not rows:
-        return ctx.result(f"None of your recent {what}s was in a foreign currency, so no exchange rate applied.",
+        return ctx.result(_("None of your recent card payments was in a foreign currency, so no exchange rate "
+                            "applied.") if kind == "payment" else
+                          _("None of your recent cash withdrawals was in a foreign currency, so no exchange rate "
+                            "applied."),
                           {"converted": []})
     lines, facts = [], []
     for t in rows:
         acc_cur = t.card.account.currency
         market = ctx.fx_rate(t.currency, acc_cur)
         diff = None
-        line = (f"{tx_line(t, ctx.now)}: rate applied 1 {t.currency} = {t.fx_rate:.6f} {acc_cur}")
+        line = _("{tx}: rate applied 1 {currency} = {rate} {account}").format(
+            tx=tx_line(t, ctx.now), currency=t.currency, rate=f"{t.fx_rate:.6f}", account=acc_cur)
         if market:
             diff = ((t.fx_rate / market[0] - 1) * 100).quantize(Decimal("0.01"))
-            line += f", today's rate {market[0]:.6f} ({diff:+}%)"
+            line += _(", today's rate {rate} ({diff}%)").format(rate=f"{market[0]:.6f}", diff=f"{diff:+}")
         lines.append(line)
         facts.append({**tx_dict(t), "market_rate": market[0] if market else None, "difference_pct": diff})
-    answer = (f"Exchange rates on your recent {what}s:\n" + join_lines(lines) + "\n"
-              "We convert at the card network's rate at the moment the payment is authorised, so it differs from "
+    title = (_("Exchange rates on your recent card payments:") if kind == "payment"
+             else _("Exchange rates on your recent cash withdrawals:"))
+    answer = (title + "\n" + join_lines(lines) + "\n"
+              + _("We convert at the card network's rate at the moment the payment is authorised, so it differs from "
               "today's rate as markets move. At weekends we add 1% because markets are closed. A cash machine "
               "abroad that offers to convert for you uses its own (usually worse) rate: always choose to be "
-              "charged in the local currency.")
+              "charged in the local currency."))
     return ctx.result(answer, {"converted": facts})
 
 
@@ -305,11 +335,13 @@ def exchange_rate(ctx: ToolContext) -> ToolResult:
         if r:
             rates.append({"base": b, "quote": q, "rate": r[0], "updated_at": r[1]})
     if not rates:
-        return ctx.result("I have no rate for that pair. We exchange " + ", ".join(known) + ".",
+        return ctx.result(_("I have no rate for that pair. We exchange {currencies}.").format(
+                              currencies=", ".join(known)),
                           {"rates": [], "currencies": known})
     lines = [f"1 {r['base']} = {r['rate']:.4f} {r['quote']}" for r in rates]
-    answer = ("Current rates:\n" + join_lines(lines) + f"\n(updated {when(rates[0]['updated_at'], ctx.now)}). "
-              "Card payments and exchanges in the app use this rate on weekdays; at weekends 1% is added.")
+    answer = (_("Current rates:") + "\n" + join_lines(lines) + "\n"
+              + _("(updated {when}). Card payments and exchanges in the app use this rate on weekdays; at weekends "
+                  "1% is added.").format(when=when(rates[0]['updated_at'], ctx.now)))
     return ctx.result(answer, {"rates": rates, "currencies": known})
 
 
@@ -318,18 +350,18 @@ def exchange_via_app(ctx: ToolContext) -> ToolResult:
     """Exchanging between currencies in the app."""
     known = ctx.currencies()
     have = sorted({a.currency for a in ctx.accounts()})
-    return ctx.result("Yes: in the app choose Exchange, pick the two currencies and the amount; the money moves "
-                      f"between your accounts at once. We exchange {', '.join(known)}. Your accounts: "
-                      f"{', '.join(have) or 'none'}; a new currency account is opened automatically on the "
-                      "first exchange.", {"currencies": known, "account_currencies": have})
+    return ctx.result(_("Yes: in the app choose Exchange, pick the two currencies and the amount; the money "
+                        "moves between your accounts at once. We exchange {currencies}. Your accounts: {accounts}; "
+                        "a new currency account is opened automatically on the first exchange.").format(
+                          currencies=", ".join(known), accounts=", ".join(have) or _("none")), {"currencies": known, "account_currencies": have})
 
 
 @tool("exchange_charge")
 def exchange_charge(ctx: ToolContext) -> ToolResult:
     """Fees for exchanging money."""
-    return ctx.result("Exchanges are free on weekdays up to £1,000 (or the equivalent) a month; above that we "
+    return ctx.result(_("Exchanges are free on weekdays up to £1,000 (or the equivalent) a month; above that we "
                       "charge 0.5%. At weekends we add 1% to the rate because markets are closed. Less common "
-                      "currencies (such as THB) carry an extra 1% at all times.",
+                      "currencies (such as THB) carry an extra 1% at all times."),
                       {"free_monthly_gbp": "1000.00", "over_limit_pct": "0.5", "weekend_markup_pct": "1.0"})
 
 
@@ -338,10 +370,10 @@ def wrong_amount_of_cash_received(ctx: ToolContext) -> ToolResult:
     """Recent cash withdrawals, to dispute a machine that gave less cash than charged."""
     rows = ctx.card_txs(kinds=("cash_withdrawal",), statuses=("pending", "settled"), days=REVIEW_DAYS, limit=5)
     return ctx.policy_answer(
-        "If a cash machine gave you less than you asked for, the difference is usually returned automatically "
+        _("If a cash machine gave you less than you asked for, the difference is usually returned automatically "
         "within a few days once the machine is balanced. If not, open a dispute on the withdrawal in the app and "
-        "say how much you received.",
-        "Your recent withdrawals", rows, lambda t: f"{tx_line(t, ctx.now)} ({t.status})", tx_dict,
+        "say how much you received."),
+        _("Your recent withdrawals"), rows, lambda t: f"{tx_line(t, ctx.now)} ({t.status})", tx_dict,
         "recent_withdrawals")
 
 
@@ -350,20 +382,21 @@ def direct_debit_payment_not_recognised(ctx: ToolContext) -> ToolResult:
     """Direct debits collected recently, flagging mandates set up in the last 30 days."""
     debits = ctx.direct_debits()
     if not debits:
-        return ctx.result("You have no direct debits.", {"direct_debits": []})
+        return ctx.result(_("You have no direct debits."), {"direct_debits": []})
     new = [d for d in debits if d.created_at >= ctx.now - timedelta(days=30)]
     lines = []
     for d in debits:
-        line = f"{d.creditor} (ref {d.reference}): {money(d.amount, d.currency)}"
+        line = _("{creditor} (ref {reference}): {amount}").format(
+            creditor=d.creditor, reference=d.reference, amount=money(d.amount, d.currency))
         if d.last_collected_at:
-            line += f", last collected {when(d.last_collected_at, ctx.now)}"
+            line += _(", last collected {when}").format(when=when(d.last_collected_at, ctx.now))
         if d in new:
-            line += " - set up recently"
+            line += _(" - set up recently")
         lines.append(line)
-    answer = "Your direct debits:\n" + join_lines(lines)
-    answer += ("\nA company can only set up a direct debit with your account details and permission. If one is "
+    answer = _("Your direct debits:") + "\n" + join_lines(lines)
+    answer += ("\n" + _("A company can only set up a direct debit with your account details and permission. If one is "
                "not yours, cancel it in the app and claim the money back: direct debit payments you did not "
-               "authorise are refundable under the Direct Debit Guarantee.")
+               "authorise are refundable under the Direct Debit Guarantee."))
     facts = [{"direct_debit_id": d.id, "creditor": d.creditor, "reference": d.reference, "amount": d.amount,
               "currency": d.currency, "status": d.status, "created_at": d.created_at,
               "last_collected_at": d.last_collected_at, "new": d in new} for d in debits]
