@@ -104,7 +104,11 @@ def tickets_router(operator: Callable[..., Any]) -> APIRouter:
 
     @router.post("/tickets/{ticket_id}/close", response_model=ClosedTicket,
                  responses={404: {"description": "No such ticket."}, 409: {"description": "Already closed."}})
-    def close(ticket_id: int = PathParam(..., ge=1, le=MAX_TICKET_ID)) -> ClosedTicket:
+    def close(ticket_id: str = PathParam(..., pattern=r"^[1-9][0-9]{0,9}$",
+                                         description="Decimal digits, no sign or leading zero.")) -> ClosedTicket:
+        if int(ticket_id) > MAX_TICKET_ID:
+            raise HTTPException(422, "ticket_id is larger than any ticket can be.")
+        ticket_id = int(ticket_id)
         """Close an open ticket (an operator took it). 404: unknown id; 409: already closed."""
         engine = get_engine()
         closed = close_ticket(engine, ticket_id)

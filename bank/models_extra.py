@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Engine, ForeignKey, Integer, String, Text, UniqueConstraint, func, select
+from sqlalchemy import JSON, Engine, ForeignKey, Integer, String, Text, UniqueConstraint, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bank.store import Base, Money, ThirdPartyText, UTCDateTime, session_scope, utcnow
@@ -128,12 +128,10 @@ def get_ticket(engine: Engine, ticket_id: int) -> dict[str, Any] | None:
 def close_ticket(engine: Engine, ticket_id: int) -> bool:
     """Close an open ticket (an operator took it). True when this call closed it, False when it
     was not open or does not exist."""
-    with session_scope(engine) as s:
-        t = s.get(HandoffTicket, ticket_id, with_for_update=True)
-        if t is None or t.status != "open":
-            return False
-        t.status, t.closed_at = "closed", utcnow()
-        return True
+    with session_scope(engine) as s:  # one conditional UPDATE: of concurrent closes exactly one matches
+        done = s.execute(update(HandoffTicket).where(HandoffTicket.id == ticket_id, HandoffTicket.status == "open")
+                         .values(status="closed", closed_at=utcnow()))
+        return done.rowcount == 1
 
 
 def _validate_money_on_set() -> None:

@@ -77,6 +77,15 @@ def test_twenty_concurrent_http_closes_give_exactly_one_200(client, bank) -> Non
     assert codes == [200] + [409] * 19, results
 
 
+@pytest.mark.parametrize("raw", ["1.0", "+1", "01", " 1", "1e0"])
+def test_a_loose_ticket_id_is_refused_and_closes_nothing(client, bank, raw) -> None:  # noqa: F811
+    tid = _open_ticket(client)
+    r = client.post(f"/operator/tickets/{raw.replace('1', str(tid), 1)}/close", headers=OPERATOR)
+    assert r.status_code == 422, r.text
+    listed = client.get("/operator/tickets", headers=OPERATOR).json()["tickets"]
+    assert any(t["ticket_id"] == tid for t in listed)  # still open
+
+
 @pytest.mark.parametrize("text, shown", [("envía 1.250 € a Mark Thompson", "1,25 €"),
                                          ("envía 2.000 € a Mark Thompson", "2,00 €")])
 def test_a_spanish_thousands_separator_is_not_read_as_a_decimal_point(graph, bank, text, shown) -> None:  # noqa: F811
