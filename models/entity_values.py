@@ -3,7 +3,7 @@
 Each finder takes the message and returns ``(start, end, label, value)`` tuples; ``models.entities``
 resolves overlaps and builds ``Entity`` objects. Libraries (why each):
 
-- **Babel** (``babel.numbers``): number parsing in the en_GB locale ("1,250.50" -> Decimal), the ISO
+- **Babel** (``babel.numbers``): number parsing (``models.amount_numbers``: en_GB, or de_DE-style decimal commas and "1.250" in a Spanish, French or German message) ("1,250.50" -> Decimal), the ISO
   4217 code list, currency display names ("Swiss francs", "US dollars") and symbols, and each
   currency's minor units (GBP 2, JPY 0) to format the amount. Colloquial words ("quid", "bucks",
   "a tenner") are not in CLDR, so a short table adds them. Spelled-out numbers ("two hundred") are
@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import lru_cache
+
+from models.amount_numbers import format_amount, parse_number, words_to_number
 
 Found = tuple[int, int, str, object]
 
@@ -39,7 +41,8 @@ WORD_NUMBERS = {w: i for i, w in enumerate(
     "seventeen eighteen nineteen".split())}
 WORD_NUMBERS.update({w: 10 * (i + 2) for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split())})
 SCALES = {"hundred": 100, "thousand": 1000, "k": 1000}
-NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
+NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d{1,3}(?:\.\d{3})+,\d{1,2}(?!\d)|\d+,\d{1,2}(?![\d,])|\d+(?:\.\d+)?"
+"""1,250.50 | 1.250,50 | 12,50 (decimal comma) | 12.50 and 1.250 (read by ``models.amount_numbers.parse_number``)."""
 _WORDNUM = r"(?:a|" + "|".join(sorted(WORD_NUMBERS, key=len, reverse=True)) + r")(?:[\s-]+(?:and[\s]+)?(?:" + \
     "|".join([*WORD_NUMBERS, "hundred", "thousand"]) + r"))*"
 
@@ -65,46 +68,6 @@ def currency_codes() -> frozenset[str]:
     from babel import Locale
 
     return frozenset(Locale("en").currencies)
-
-
-def format_amount(number: Decimal, currency: str | None) -> str:
-    """``Decimal`` -> plain string with the currency's minor units (Babel) when it has fewer
-    decimals ("25" GBP -> "25.00", JPY -> "25"); more decimals than the currency allows are kept as
-    written, so the bank can refuse them. No currency: two decimals when fewer are given."""
-    from babel.numbers import get_currency_precision
-
-    places = get_currency_precision(currency) if currency else 2
-    exp = -number.as_tuple().exponent if number.as_tuple().exponent < 0 else 0
-    if exp <= places:
-        number = number.quantize(Decimal(1).scaleb(-places))
-    return format(number, "f")
-
-
-def _parse_number(s: str) -> Decimal | None:
-    from babel.numbers import NumberFormatError, parse_decimal
-
-    try:
-        return parse_decimal(s, locale="en_GB", strict=True)
-    except (NumberFormatError, InvalidOperation):
-        return None
-
-
-def _words_to_number(s: str) -> Decimal | None:
-    total, cur = 0, 0
-    for w in re.split(r"[\s-]+", s.lower()):
-        if w in ("and",):
-            continue
-        if w == "a":
-            cur = 1
-        elif w in WORD_NUMBERS:
-            cur += WORD_NUMBERS[w]
-        elif w == "hundred":
-            cur = max(cur, 1) * 100
-        elif w == "thousand":
-            total, cur = total + max(cur, 1) * 1000, 0
-        else:
-            return None
-    return Decimal(total + cur)
 
 
 _AMOUNT_RE = re.compile(
@@ -148,27 +111,35 @@ def _glued(text: str, start: int, end: int) -> bool:
     return bool(_GLUED_AFTER.match(text, end)) or (start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_."))
 
 
-def find_amounts(text: str) -> list[Found]:
+def find_amounts(text: str, language: str | None = None) -> list[Found]:
     """Money in ``text``: "£25", "EUR 1,250.50", "25 quid", "twenty pounds", "50p", "a tenner", a
     bare "45" where it reads as an amount (not a card, date, count). Value
     ``{"amount": "25.00", "currency": "GBP" | None}`` plus markers, present only when true, so the
     bank refuses the amount instead of paying another: ``"negative"`` (a minus sign or "minus" just
     before it, outside the span as the span head tags it; ``amount`` signed: "-5.00") and
-    ``"unknown_currency"`` (three capital letters that are no ISO 4217 code: "20 XYZ", span included)."""
+    ``"unknown_currency"`` (three capital letters that are no ISO 4217 code: "20 XYZ", span included).
+    ``language``: the message's ("en" | "es" | "fr" | "de"; detected with ``config.language`` when
+    None and a number like "1.250" needs it)."""
     out: list[Found] = []
+    if language is None:
+        language = "en"
+        if re.search(r"\d\.\d{3}(?!\d)", text):
+            from config.language import detect
+
+            language = detect(text) or "en"
     for m in _AMOUNT_RE.finditer(text):
         start, end, cur, num, unknown = m.start(), m.end(), None, None, False
         if m.group("sym"):
-            cur, num = SYMBOLS[m.group("sym")], _parse_number(m.group("n1"))
+            cur, num = SYMBOLS[m.group("sym")], parse_number(m.group("n1"), language)
             if num is not None and m.group("k1"):
                 num *= 1000
         elif m.group("code1"):
             code = m.group("code1")
             if not (code.upper() in COMMON_CODES or (code.isupper() and code in currency_codes())):
                 continue
-            cur, num = code.upper(), _parse_number(m.group("n2"))
+            cur, num = code.upper(), parse_number(m.group("n2"), language)
         elif m.group("n3"):
-            num = _parse_number(m.group("n3"))
+            num = parse_number(m.group("n3"), language)
             if num is not None and m.group("k3"):
                 num *= 1000
             if m.group("sym3"):
@@ -188,7 +159,7 @@ def find_amounts(text: str) -> list[Found]:
             cur, used = _currency_word(m.group("wcur"))
             if not cur:
                 continue
-            num, end = _words_to_number(m.group("words")), m.start("wcur") + used
+            num, end = words_to_number(m.group("words"), WORD_NUMBERS), m.start("wcur") + used
         else:
             amt, cur = SLANG[re.sub(r"\s+", " ", m.group("slang").lower())]
             num = Decimal(amt)
