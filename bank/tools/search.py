@@ -11,6 +11,7 @@ from typing import Any
 from bank.tools.base import ToolContext, ToolResult, tool
 from bank.tools.formatting import day, money, when
 from bank.tools.matching import name_after, name_matches
+from config.i18n import gettext as _, ngettext
 
 __all__ = ["Row", "search_transactions", "period_words", "MAX_LISTED"]
 
@@ -59,7 +60,7 @@ def _iso(ctx: ToolContext, name: str) -> date | None | str:
     try:
         return date.fromisoformat(raw[:10])
     except ValueError:
-        return f"{raw[:20]!r} is not a date I can use (YYYY-MM-DD)."
+        return _("{value} is not a date I can use (YYYY-MM-DD).").format(value=repr(raw[:20]))
 
 
 def _decimal(ctx: ToolContext, name: str) -> Decimal | None | str:
@@ -69,8 +70,8 @@ def _decimal(ctx: ToolContext, name: str) -> Decimal | None | str:
     try:
         value = Decimal(raw.replace(",", ""))
     except InvalidOperation:
-        return f"{raw[:20]!r} is not an amount I can use."
-    return value if value.is_finite() else f"{raw[:20]!r} is not an amount I can use."
+        return _("{value} is not an amount I can use.").format(value=repr(raw[:20]))
+    return value if value.is_finite() else _("{value} is not an amount I can use.").format(value=repr(raw[:20]))
 
 
 def period_words(start: date | None, end: date | None, today: date) -> str:
@@ -78,14 +79,14 @@ def period_words(start: date | None, end: date | None, today: date) -> str:
     first = today.replace(day=1)
     last_first = (first - timedelta(days=1)).replace(day=1)
     if start == first and (end is None or end >= today):
-        return " this month"
+        return " " + _("this month")
     if start == last_first and end == first - timedelta(days=1):
-        return " last month"
+        return " " + _("last month")
     if start and end:
-        return f" between {day(start)} and {day(end)}"
+        return " " + _("between {start} and {end}").format(start=day(start), end=day(end))
     if start:
-        return f" since {day(start)}"
-    return f" up to {day(end)}" if end else ""
+        return " " + _("since {start}").format(start=day(start))
+    return " " + _("up to {end}").format(end=day(end)) if end else ""
 
 
 @tool("search_transactions")
@@ -100,10 +101,10 @@ def search_transactions(ctx: ToolContext) -> ToolResult:
     low, high = _decimal(ctx, "min_amount"), _decimal(ctx, "max_amount")
     for bad in (start, end, low, high):
         if isinstance(bad, str):
-            return ctx.result(bad + " Nothing was searched.")
+            return ctx.result(bad + " " + _("Nothing was searched."))
     direction = (ctx.slot("direction") or "").lower() or None
     if direction not in (None, "in", "out"):
-        return ctx.result("The direction must be 'in' or 'out'. Nothing was searched.")
+        return ctx.result(_("The direction must be 'in' or 'out'. Nothing was searched."))
     card = (ctx.slot("card") or "").lower() or None
     kinds = {c.last4: c.kind for c in ctx.cards()}
     rows = []
@@ -130,24 +131,31 @@ def search_transactions(ctx: ToolContext) -> ToolResult:
         per[r.currency] = per.get(r.currency, Decimal("0.00")) + r.amount
     names = sorted({r.name for r in rows})
     label = " or ".join(names) if (merchant or payee or free) and names else (merchant or payee or free or "")
-    where = f" {'at' if merchant or (rows and rows[0].kind == 'card') else 'to'} {label}" if label else ""
+    where = (" " + (_("at {name}") if merchant or (rows and rows[0].kind == "card") else _("to {name}")).format(name=label)
+             if label else "")
     period = period_words(start, end, ctx.today)
     slots = {"merchant": merchant, "payee": payee or free, "date_from": start, "date_to": end,
              "min_amount": low, "max_amount": high, "direction": direction, "card": card}
     if not rows:
-        return ctx.result(f"I found no payments{where}{period}. Try another shop, payee, amount or dates.", {"totals": {}, "count": 0, "rows": [],
+        return ctx.result(_("I found no payments{where}{period}. Try another shop, payee, amount or dates.").format(
+                              where=where, period=period), {"totals": {}, "count": 0, "rows": [],
                                                                    "slots": slots})
     parts = []
-    for d, verb, noun in (("out", "spent", "payment"), ("in", "received", "payment")):
+    for d in ("out", "in"):
         if d in totals:
             n = sum(1 for r in rows if r.direction == d)
-            amounts = " and ".join(money(v, c) for c, v in sorted(totals[d].items()))
-            parts.append(f"You {verb} {amounts}{where if d == 'out' else ''}{period} ({n} {noun}{'s' if n != 1 else ''})")
+            amounts = (" " + _("and") + " ").join(money(v, c) for c, v in sorted(totals[d].items()))
+            sentence = (ngettext("You spent {amounts}{where}{period} ({n} payment)",
+                                 "You spent {amounts}{where}{period} ({n} payments)", n) if d == "out" else
+                        ngettext("You received {amounts}{where}{period} ({n} payment)",
+                                 "You received {amounts}{where}{period} ({n} payments)", n))
+            parts.append(sentence.format(amounts=amounts, where=where if d == "out" else "", period=period, n=n))
     listed = rows[:MAX_LISTED]
-    lines = [f"- {r.name}, {money(r.amount, r.currency)}{' in' if r.direction == 'in' else ''}, "
+    incoming = " " + _("in")
+    lines = [f"- {r.name}, {money(r.amount, r.currency)}{incoming if r.direction == 'in' else ''}, "
              f"{when(r.created_at, ctx.now)} ({r.status})" for r in listed]
     if len(rows) > len(listed):
-        lines.append(f"- and {len(rows) - len(listed)} more")
+        lines.append("- " + _("and {n} more").format(n=len(rows) - len(listed)))
     answer = "; ".join(parts) + ".\n" + "\n".join(lines)
     return ctx.result(answer, {"totals": totals, "count": len(rows), "rows": [r.as_dict() for r in listed],
                                "slots": slots})
