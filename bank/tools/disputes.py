@@ -12,6 +12,7 @@ from bank.store import CardTransaction
 from bank.tools.base import ToolContext, ToolResult, tool
 from bank.tools.formatting import card_label, money, tx_dict
 from bank.tools.matching import criteria_in, name_matches
+from config.i18n import gettext as _
 
 __all__ = ["dispute_charge", "dispute_candidates", "tx_option", "DISPUTE_DAYS"]
 
@@ -58,23 +59,26 @@ def dispute_charge(ctx: ToolContext) -> ToolResult:
                   if str(t.id) == chosen or tx_option(t) == chosen]
         rows = picked or []
     if not rows:
-        return ctx.result(f"I found no card payment like that in the last {DISPUTE_DAYS} days, so no dispute was "
-                          "opened. Tell me the shop, the amount or the date.", {"candidates": []})
+        return ctx.result(_("I found no card payment like that in the last {days} days, so no dispute was "
+                            "opened. Tell me the shop, the amount or the date.").format(days=DISPUTE_DAYS), {"candidates": []})
     if len(rows) > 1:
         options = [tx_option(t) for t in rows[:8]]
-        return ctx.ask("transaction_id", "Which payment do you want to dispute: " + "; ".join(options) + "?", options,
+        return ctx.ask("transaction_id", _("Which payment do you want to dispute: {options}?").format(
+                           options="; ".join(options)), options,
                        {"candidates": [{"transaction_id": t.id, "label": tx_option(t)} for t in rows[:8]]})
     t = rows[0]
     existing = ctx.session.scalar(select(Dispute).where(Dispute.card_transaction_id == t.id,
                                                         Dispute.status == "open"))
     if existing is not None:
-        return ctx.result(f"A dispute (#{existing.id}) is already open on {tx_option(t)}; nothing new was opened.",
+        return ctx.result(_("A dispute (#{id}) is already open on {payment}; nothing new was opened.").format(
+                              id=existing.id, payment=tx_option(t)),
                           {"dispute_id": existing.id, "transaction": tx_dict(t)})
     reason = " ".join((ctx.slot("reason") or ctx.text or "").split())[:300]
-    desc = (f"Open a dispute on the {t.merchant} payment of {money(t.amount, t.currency)} on "
-            f"{t.created_at.day} {t.created_at:%B %Y} ({card_label(t.card)}).")
+    desc = _("Open a dispute on the {merchant} payment of {amount} on {day} ({card}).").format(
+        merchant=t.merchant, amount=money(t.amount, t.currency), day=f"{t.created_at.day} {t.created_at:%B %Y}",
+        card=card_label(t.card))
     action = ctx.propose("open_dispute", {"transaction_id": t.id, "reason": reason}, desc)
-    return ctx.result(f"{desc} Shall I open it?", {"transaction": tx_dict(t), "slots": {
+    return ctx.result(desc + " " + _("Shall I open it?"), {"transaction": tx_dict(t), "slots": {
         "transaction_id": t.id, "merchant": t.merchant, "amount": t.amount, "currency": t.currency}}, action)
 
 
@@ -83,5 +87,5 @@ def dispute_offer(rows: list[CardTransaction]) -> str:
     could be disputed exists (text only: nothing is proposed from those tools)."""
     if not rows:
         return ""
-    return (f"\nIf one of these is wrong, I can open a dispute on it: say for example \"dispute the "
-            f"{rows[0].merchant} charge\".")
+    return "\n" + _("If one of these is wrong, I can open a dispute on it: say for example \"dispute the "
+                     "{merchant} charge\".").format(merchant=rows[0].merchant)
