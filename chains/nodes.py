@@ -252,14 +252,22 @@ class Classify:
                 return {"decision": decisions[0], "request": request.model_copy(update={"text": parts[0]}),
                         "queue": queue}
         context = state.get("context")
-        if context and alone.action == "clarify":
-            joined = guard(self.classification(f"{context} {request.text}", ctx, config))
+        if context and alone.action == "clarify" and state.get("form") is None:  # an open form reads it itself
+            joined = own_entities(guard(self.classification(f"{context} {request.text}", ctx, config)), alone)
             if joined.action == "route" and plausible_continuation(alone.classification, joined.classification):
                 follow = _("Taking this as a follow-up to your earlier message, about {title}:").format(
                     title=_(intent_title(joined.classification.intent)))
                 return {"decision": joined, "fallback": alone, "contextual": True,
                         "notice": f"{state.get('notice') or ''} {follow}".strip()}
         return {"decision": alone}
+
+
+def own_entities(joined: GuardDecision, alone: GuardDecision) -> GuardDecision:
+    """``joined`` (the message classified with its context) carrying the entities of the message
+    alone: the details a message gives are its own ("no, make it 15" read with "send 10 to Mark"
+    must not see both amounts); None when the backend gave none, so they are extracted from it."""
+    extra = {**joined.classification.extra, "entities": alone.classification.extra.get("entities")}
+    return joined.model_copy(update={"classification": joined.classification.model_copy(update={"extra": extra})})
 
 
 MISSES_BEFORE_HANDOFF = 1

@@ -146,3 +146,23 @@ def test_a_correction_understood_in_context_keeps_the_new_amount(graph, bank, mo
     second = say(graph, conf, "no, mejor 15 €")
     assert second["status"] == "confirmation_required", second
     assert "15,00 €" in plain(second["pending_confirmation"]["description"]), second["answer"]
+
+
+def test_a_slot_answer_after_a_confirmed_payment_fills_the_open_form(graph, bank, monkeypatch) -> None:  # noqa: F811
+    # New-user trial: after "send £5 to Mark Thompson" + yes, "pay Northside Energy" asked the
+    # amount and "40 pounds" (unsure alone) was read with the earlier message: £40 to Mark Thompson.
+    monkeypatch.setattr(fake_backend, "RULES", [
+        ("40 pounds", [("top_up_account", 0.4), ("send_money", 0.35), ("transfer_into_account", 0.2)]),
+        *fake_backend.RULES])
+    monkeypatch.setattr(FakeIntentModel, "classify_batch", _with_rule_entities(FakeIntentModel.classify_batch))
+    conf = thread(bank["alice"])
+    first = say(graph, conf, "send £5 to Mark Thompson")
+    assert first["status"] == "confirmation_required", first
+    done = say(graph, conf, "yes", confirm_action_id=first["pending_confirmation"]["action_id"], approve=True)
+    assert done["status"] == "confirmed", done
+    asked = say(graph, conf, "pay Northside Energy")
+    assert asked["status"] == "slot_required" and "Northside Energy" in asked["answer"], asked
+    out = say(graph, conf, "40 pounds")
+    assert out["status"] == "confirmation_required", out
+    desc = plain(out["pending_confirmation"]["description"])
+    assert "Northside Energy" in desc and "40.00" in desc and "Mark Thompson" not in desc, desc
