@@ -15,6 +15,7 @@ from bank.models_extra import Payee
 from bank.tools.base import ToolContext, ToolResult, tool
 from bank.tools.matching import name_after, name_matches, names_in_text
 from bank.tools.money_rules import clean_iban, currency_problem, mask_iban
+from config.i18n import gettext as _
 
 __all__ = ["PayeeMatch", "customer_payees", "resolve_payee", "payee_phrase", "payee_dict", "add_payee"]
 
@@ -73,7 +74,7 @@ def resolve_payee(payees: list[Payee], phrase: str) -> PayeeMatch:
 
 def or_list(names: list[str]) -> str:
     """``"A, B or C"``."""
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " " + _("or") + " " + names[-1]
 
 
 _IBAN_IN_TEXT = re.compile(r"\b[A-Z]{2}\d{2}(?:\s?[A-Z0-9]{2,4}){3,8}\b", re.I)
@@ -94,24 +95,25 @@ def add_payee(ctx: ToolContext) -> ToolResult:
     a plain answer; nothing is stored before the confirmation."""
     name = ctx.slot("payee") or name_after(ctx.text, ("called", "named", "add"))
     if not name:
-        return ctx.ask("payee", "What is the name of the payee you want to add?")
+        return ctx.ask("payee", _("What is the name of the payee you want to add?"))
     name = " ".join(name.split())[:100]
     raw_iban = _iban_phrase(ctx)
     if not raw_iban:
-        return ctx.ask("iban", f"What is {name}'s IBAN?", data={"slots": {"payee": name}})
+        return ctx.ask("iban", _("What is {name}'s IBAN?").format(name=name), data={"slots": {"payee": name}})
     iban, reason = clean_iban(raw_iban)
     if iban is None:
-        return ctx.ask("iban", f"{reason} Nothing was saved. What is {name}'s IBAN?",
+        return ctx.ask("iban", f"{reason} " + _("Nothing was saved. What is {name}'s IBAN?").format(name=name),
                        data={"slots": {"payee": name}, "iban_error": reason})
     currency = (ctx.slot("currency") or "").upper() or None
     if currency and currency_problem(currency):
-        return ctx.ask("currency", f"{currency_problem(currency)} Which currency does {name} get paid in?",
+        return ctx.ask("currency", f"{currency_problem(currency)} " + _("Which currency does {name} get paid in?").format(name=name),
                        data={"slots": {"payee": name, "iban_masked": mask_iban(iban)}})
     saved = [p for p in customer_payees(ctx) if p.iban == iban]
     slots = {"payee": name, "iban_masked": mask_iban(iban), "currency": currency}
     if saved:
-        return ctx.result(f"That IBAN ({mask_iban(iban)}) is already saved as your payee {saved[0].name}; "
-                          "nothing was changed.", {"slots": slots, "existing": payee_dict(saved[0])})
-    desc = f"Save {name} ({mask_iban(iban)}{', ' + currency if currency else ''}) as a new payee."
+        return ctx.result(_("That IBAN ({iban}) is already saved as your payee {name}; nothing was changed.").format(
+                              iban=mask_iban(iban), name=saved[0].name), {"slots": slots, "existing": payee_dict(saved[0])})
+    desc = (_("Save {name} ({iban}, {currency}) as a new payee.") if currency
+            else _("Save {name} ({iban}) as a new payee.")).format(name=name, iban=mask_iban(iban), currency=currency)
     action = ctx.propose("add_payee", {"name": name, "iban": iban, "currency": currency}, desc)
-    return ctx.result(f"{desc} Shall I save it?", {"slots": slots}, action)
+    return ctx.result(desc + " " + _("Shall I save it?"), {"slots": slots}, action)
