@@ -74,6 +74,9 @@ class TrainConfig:
     language_repeat / language_aug_copies: copies of each Spanish / French / German phrase
     (``ExtraData.language_rows``, issue 18) and perturbed copies of those (``LANGUAGE_AUG_KINDS``);
     they keep their hard, label-smoothed labels (the teacher is English-only);
+    in_scope_teacher: remove the teacher's out-of-scope mass from in-scope rows (``in_scope_teacher``);
+    off by default: on validation it cut the misspelt copies declined from 12.7 % to 6.6 % but also
+    the out-of-scope tuning queries declined from 97.3 % to 90.8 % (bias chosen as calibrated);
     feature_distill_weight: weight of the feature-distillation loss (issue 18: 1 - cosine between a
     linear projection of the intent head's input and the teacher's MiniLM sentence embedding, on
     the teacher-labelled rows; FitNets-style hint learning, Romero et al. ICLR 2015, with the
@@ -106,6 +109,7 @@ class TrainConfig:
     typo_fraction: float = 1.0
     typo_copies: int = 1
     feature_distill_weight: float = 1.0
+    in_scope_teacher: bool = False
     model: TransformerConfig = field(default_factory=lambda: TransformerConfig(
         max_len=96, d_model=128, n_heads=4, n_layers=2, d_ff=256, ngram_buckets=65536, ngram_dim=128))
 
@@ -213,7 +217,8 @@ def build_rows(data: Banking77, extras: ExtraData, classes: list[str], cfg: Trai
         tl = teacher_soft_labels(fit_texts, fit_labels, val_texts, val_labels, texts[:n_soft], classes,
                                  cache_dir, data.checksum + extras.checksum, progress=progress)
         a = cfg.distill_alpha
-        targets[:n_soft] = a * in_scope_teacher(tl.probs, gold[:n_soft], index[OUT_OF_SCOPE]) + (1 - a) * targets[:n_soft]
+        probs = in_scope_teacher(tl.probs, gold[:n_soft], index[OUT_OF_SCOPE]) if cfg.in_scope_teacher else tl.probs
+        targets[:n_soft] = a * probs + (1 - a) * targets[:n_soft]
         info = {"used": True, "weight_minilm": tl.weight, "validation_accuracy": tl.validation,
                 "seconds": round(tl.seconds, 1), "cache_hit": tl.cache_hit, "rows_labelled": n_soft}
         if tl.features is not None:
