@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from bank.models_extra import PaymentDetail
 from bank.store import Account, Transfer
 from bank.tools.formatting import money
+from config.i18n import gettext as _
 
 __all__ = ["DEFAULT_DAILY_OUTGOING_LIMIT", "daily_outgoing_limit", "currency_problem", "parse_amount",
            "minor_units", "convert", "outgoing_today", "payment_problem", "lock_accounts", "clean_iban",
@@ -45,7 +46,7 @@ def daily_outgoing_limit() -> Decimal:
 def currency_problem(code: str | None) -> str | None:
     """Why ``code`` is not a currency the bank can use (None when it is an ISO 4217 code)."""
     if not code or len(code) != 3 or not code.isalpha() or not is_currency(code.upper()):
-        return f"I don't know the currency {str(code)[:12]!r}, so nothing was set up."
+        return _("I don't know the currency {code}, so nothing was set up.").format(code=repr(str(code)[:12]))
     return None
 
 
@@ -65,19 +66,22 @@ def parse_amount(raw: str | Decimal | int, currency: str) -> tuple[Decimal | Non
     try:
         value = Decimal(text)
     except (InvalidOperation, ValueError):
-        return None, f"{str(raw)[:20]!r} is not an amount I can use."
+        return None, _("{raw} is not an amount I can use.").format(raw=repr(str(raw)[:20]))
     if not value.is_finite():
-        return None, f"{str(raw)[:20]!r} is not an amount I can use."
+        return None, _("{raw} is not an amount I can use.").format(raw=repr(str(raw)[:20]))
     if value <= 0:
-        return None, "The amount must be more than zero; nothing was set up."
+        return None, _("The amount must be more than zero; nothing was set up.")
     places = minor_units(currency)
     if value != value.quantize(Decimal(1).scaleb(-places)):
-        unit = "no decimal places" if places == 0 else f"at most {places} decimal places"
-        return None, f"{currency.upper()} amounts have {unit} ({text} has more); nothing was set up."
+        if places == 0:
+            return None, _("{currency} amounts have no decimal places ({text} has more); nothing was set up.").format(
+                currency=currency.upper(), text=text)
+        return None, _("{currency} amounts have at most {places} decimal places ({text} has more); nothing was set "
+                       "up.").format(currency=currency.upper(), places=places, text=text)
     if value >= Decimal(10) ** 12:
-        return None, "That amount is too large; nothing was set up."
+        return None, _("That amount is too large; nothing was set up.")
     if value != value.quantize(Decimal("0.01")):  # a 3-place currency (KWD): the ledger keeps 2
-        return None, "I can only pay amounts with at most 2 decimal places; nothing was set up."
+        return None, _("I can only pay amounts with at most 2 decimal places; nothing was set up.")
     return value.quantize(Decimal("0.01")), None
 
 
@@ -104,16 +108,17 @@ def payment_problem(session: Session, account: Account, debit: Decimal, now: dat
     is closed, the balance is short, or today's outgoing total would pass the daily limit."""
     cur = account.currency
     if account.status != "open":
-        return f"Your {cur} account is closed, so nothing can be paid from it; nothing was changed."
+        return _("Your {cur} account is closed, so nothing can be paid from it; nothing was changed.").format(cur=cur)
     if debit > account.balance:
-        return (f"That is more than your {cur} balance ({money(account.balance, cur)}): {money(debit, cur)} "
-                "would be needed. Nothing was changed.")
+        return _("That is more than your {cur} balance ({balance}): {needed} would be needed. Nothing was "
+                 "changed.").format(cur=cur, balance=money(account.balance, cur), needed=money(debit, cur))
     limit = daily_outgoing_limit()
     sent = outgoing_today(session, account.id, now)
     if sent + debit > limit:
         left = max(limit - sent, Decimal("0"))
-        return (f"That would pass your daily limit of {money(limit, cur)} for payments out of your {cur} account "
-                f"({money(sent, cur)} already sent today, {money(left, cur)} left). Nothing was changed.")
+        return _("That would pass your daily limit of {limit} for payments out of your {cur} account ({sent} "
+                 "already sent today, {left} left). Nothing was changed.").format(
+            limit=money(limit, cur), cur=cur, sent=money(sent, cur), left=money(left, cur))
     return None
 
 
