@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from training.custom import in_scope_teacher
+from training.rows import in_scope_teacher
 from training.thresholds import tune_thresholds
 
 
