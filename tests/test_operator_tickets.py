@@ -90,7 +90,11 @@ def test_the_operator_lists_open_tickets_with_position_wait_and_plain_transcript
     assert (bob["position"], alice["position"], alice["expected_wait_min"]) == (1, 2, 8)  # as the customers were told
     # the customer's text comes back exactly as written: data, not markup
     assert tickets[0]["transcript_excerpt"][-1] == {"role": "customer", "text": "can I talk to a person? <b>**now**</b>"}
-    assert tickets[0]["transcript_entries"] == len(tickets[0]["transcript_excerpt"])
+    # bob's conversation may hold earlier tests' turns: the excerpt is the newest EXCERPT_TURNS of them
+    from assistant.operator_tickets import EXCERPT_TURNS
+
+    n = tickets[0]["transcript_entries"]
+    assert n >= 1 and len(tickets[0]["transcript_excerpt"]) == min(n, EXCERPT_TURNS)
     assert tickets[1]["reason"] == "this isn't helping"
     assert "transcript" not in tickets[0]  # the excerpt only, not the whole conversation
 
