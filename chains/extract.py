@@ -39,6 +39,14 @@ def message_entities(state: AssistantState, config: RunnableConfig) -> list[dict
     return [e.model_dump() for e in extract_entities(state["request"].text, now=utcnow(), names=names)]
 
 
+def own_entities(joined: GuardDecision, alone: GuardDecision) -> GuardDecision:
+    """``joined`` (the message classified with its context) carrying the entities of the message
+    alone: the details a message gives are its own ("no, make it 15" read with "send 10 to Mark"
+    must not see both amounts); None when the backend gave none, so they are extracted from it."""
+    extra = {**joined.classification.extra, "entities": alone.classification.extra.get("entities")}
+    return joined.model_copy(update={"classification": joined.classification.model_copy(update={"extra": extra})})
+
+
 def form_decision(form: Form, decision: GuardDecision) -> GuardDecision:
     """A route to the form's intent, keeping the message's classification figures."""
     c = decision.classification.model_copy(update={"intent": form.intent,

@@ -36,7 +36,7 @@ from chains.assistant import AssistantOutput, validate_message
 from chains.classification import Classification
 from chains.confirmation import answer_pending, decide, supersede, yes_or_no
 from chains.context import TurnContext
-from chains.extract import extract
+from chains.extract import extract, own_entities
 from chains.forms import FORM_INTENTS, Form, is_cancel, without_proposal
 from chains.guard import GuardDecision, UnknownChoice, guard, in_scope_candidates
 from chains.intent_titles import intent_title
@@ -260,14 +260,6 @@ class Classify:
                 return {"decision": joined, "fallback": alone, "contextual": True,
                         "notice": f"{state.get('notice') or ''} {follow}".strip()}
         return {"decision": alone}
-
-
-def own_entities(joined: GuardDecision, alone: GuardDecision) -> GuardDecision:
-    """``joined`` (the message classified with its context) carrying the entities of the message
-    alone: the details a message gives are its own ("no, make it 15" read with "send 10 to Mark"
-    must not see both amounts); None when the backend gave none, so they are extracted from it."""
-    extra = {**joined.classification.extra, "entities": alone.classification.extra.get("entities")}
-    return joined.model_copy(update={"classification": joined.classification.model_copy(update={"extra": extra})})
 
 
 MISSES_BEFORE_HANDOFF = 1

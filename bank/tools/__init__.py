@@ -8,7 +8,7 @@ Public API::
     ToolResult, TOOLS (intent -> Tool), INTENTS, STATE_CHANGING_ACTIONS, ACTION_TTL,
     ActionNotFoundError (LookupError), ActionExpiredError
 
-Handlers live in area modules (cards, card_orders, payments, transfers, account) and register themselves
+Handlers live in area modules (cards, card_orders, payments, exchange, transfers, account) and register themselves
 with ``@tool(intent)``. State-changing handlers only *propose* (a ``pending_actions`` row) and
 return ``pending_confirmation``; :func:`confirm_action` runs the change.
 """
@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from bank.store import Customer, session_scope, utcnow
-from bank.tools import account, card_orders, cards, disputes, handoff, money, payees, payments, search, transfers
+from bank.tools import account, card_orders, cards, disputes, exchange, handoff, money, payees, payments, search, transfers
 from bank.tools.actions import (
     ActionExpiredError, ActionNotFoundError, close_action, confirm_action, latest_pending_action,
 )
@@ -34,7 +34,7 @@ __all__ = [
     "STATE_CHANGING_ACTIONS", "ACTION_TTL", "ActionNotFoundError", "ActionExpiredError",
 ]
 
-_AREA_MODULES = (account, cards, card_orders, payments, transfers, money, payees, search, disputes, handoff)
+_AREA_MODULES = (account, cards, card_orders, payments, exchange, transfers, money, payees, search, disputes, handoff)
 """Imported for their ``@tool`` registrations."""
 
 INTENTS: frozenset[str] = frozenset(TOOLS)
