@@ -69,6 +69,9 @@ def load_translations(language: str) -> _gettext.NullTranslations:
     """The compiled catalog of ``language`` (cached; English: no translation). Compiled in
     memory from the ``.po`` with Babel. Raises ``FileNotFoundError`` when a language of
     :data:`LANGUAGES` has no catalog (a packaging error, not a customer's)."""
+    cached = _translations.get(language)  # every answer string comes here: no lock once compiled
+    if cached is not None:
+        return cached
     with _lock:
         if language in _translations:
             return _translations[language]
