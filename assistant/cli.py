@@ -233,6 +233,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    if importlib.util.find_spec("chainlit") is None:  # before any training: the UI is an extra
+        raise CLIError('the chat UI needs Chainlit: pip install -e ".[ui]"')
     from assistant.ui import check_port_free, run_ui
 
     check_port_free(args.host, args.port)  # OSError (exit 1) before any training or start-up

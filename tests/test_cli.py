@@ -270,3 +270,15 @@ def test_chat_hand_over_opens_one_ticket(fake_chat, capsys) -> None:
     assert len(after.tickets) == len(before.tickets) + 1 and after.tickets[-1][1] == "open"
     assert f"(ticket #{after.tickets[-1][0]})" in out and out.count("in the queue") == 1
     assert (after.transfers, after.balances, after.cards) == (before.transfers, before.balances, before.cards)
+
+
+def test_ui_without_chainlit_says_how_to_install_it_before_any_training(tmp_path, monkeypatch, capsys) -> None:
+    import importlib.util
+
+    import assistant.cli as cli
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "chainlit" else real(name, *a))
+    monkeypatch.setattr(cli, "ensure_custom_model", lambda: pytest.fail("trained before the check"))
+    assert main(["ui", "--port", "8099"]) == 2
+    assert 'pip install -e ".[ui]"' in capsys.readouterr().err
